@@ -1,0 +1,29 @@
+// Runs every test file under test/ with node:test (TypeScript through tsx) and the spec
+// reporter's standard summary. `--expose-gc` lets the leak tests force collections.
+// Usage: npm test [-- <path-substring> ...]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...walk(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = walk('test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+if (files.length === 0) {
+  console.error(`No test files match ${filters.join(', ')}`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--expose-gc', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,63 @@
+const kBrand = Symbol.for('sluice.error.code');
+
+/** Options accepted by every sluice error constructor. */
+export interface SluiceErrorOptions {
+  /** The underlying error, if any. */
+  readonly cause?: unknown;
+}
+
+/**
+ * Base class of every error sluice rejects or throws with (aborts excepted: they reject with
+ * `signal.reason` unchanged). Each subclass has a stable `code`. `instanceof` works across
+ * duplicate copies of the package through a `Symbol.for` brand, as undici's errors do.
+ *
+ * @example
+ * ```ts
+ * import { SluiceError } from 'sluice';
+ * try { await limiter.run(task); } catch (err) {
+ *   if (err instanceof SluiceError && err.code === 'SLUICE_QUEUE_FULL') shed();
+ * }
+ * ```
+ */
+export class SluiceError extends Error {
+  /** Stable machine-readable code of this error class. */
+  static readonly code: string = 'SLUICE_ERROR';
+  /** Stable machine-readable code, e.g. `'SLUICE_QUEUE_FULL'`. */
+  readonly code: string;
+
+  constructor(message: string, options?: SluiceErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    const code = new.target.code;
+    this.code = code;
+    this.name = new.target.name;
+    Object.defineProperty(this, kBrand, { value: code });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    const code = (value as { [kBrand]?: unknown })[kBrand];
+    if (typeof code !== 'string') return false;
+    return this === SluiceError || code === this.code;
+  }
+}
+
+/** A bounded queue is full; the bound's policy is to reject. Code `SLUICE_QUEUE_FULL`. */
+export class QueueFullError extends SluiceError {
+  static override readonly code = 'SLUICE_QUEUE_FULL';
+}
+
+/** The object was closed; the operation was refused or abandoned. Code `SLUICE_CLOSED`. */
+export class ClosedError extends SluiceError {
+  static override readonly code = 'SLUICE_CLOSED';
+}
+
+/** A wait or an operation exceeded its time budget. Code `SLUICE_TIMEOUT`. */
+export class TimeoutError extends SluiceError {
+  static override readonly code = 'SLUICE_TIMEOUT';
+}
+
+/** Invalid runtime input (not an option: those throw `TypeError`/`RangeError`). Code `SLUICE_INVALID_INPUT`. */
+export class InvalidInputError extends SluiceError {
+  static override readonly code = 'SLUICE_INVALID_INPUT';
+}

@@ -1,0 +1,7 @@
+/** A source of time in milliseconds. Only differences between readings are used. */
+export interface Clock {
+  now(): number;
+}
+
+/** Monotonic clock (`performance.now()`), immune to wall-clock jumps. */
+export const monotonicClock: Clock = { now: () => performance.now() };
