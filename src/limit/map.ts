@@ -1,0 +1,159 @@
+import * as v from '../internal/validate.js';
+
+/** Options of {@link map}. */
+export interface MapOptions {
+  /**
+   * How many `fn` calls may be pending at once: a positive integer or `Infinity`. The input
+   * is pulled only as fast as slots free up, so at most `concurrency` items are in memory
+   * besides the results.
+   * @default Infinity
+   */
+  readonly concurrency?: number;
+  /** Aborting stops pulling input, aborts the `signal` passed to `fn`, and rejects with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * `true`: the first error stops scheduling and rejects with that error at once (the `fn`
+   * signal is aborted so in-flight calls can stop). `false`: every item runs and, if any
+   * failed, the call rejects with an `AggregateError` of all errors in input order.
+   * @default true
+   */
+  readonly stopOnError?: boolean;
+}
+
+/** The function {@link map} applies; `signal` aborts when the whole map stops early. */
+export type Mapper<T, R> = (item: T, index: number, signal: AbortSignal) => R | PromiseLike<R>;
+
+/**
+ * Applies `fn` to every item with bounded concurrency and resolves with the results in input
+ * order. Sync and async iterables are consumed lazily: an async iterable is never read ahead
+ * of free slots, so an endless stream runs in bounded memory (besides the results).
+ *
+ * @example
+ * ```ts
+ * import { map } from 'sluice/limit';
+ * const users = await map(ids, (id, _i, signal) => fetchUser(id, { signal }), { concurrency: 8, signal });
+ * ```
+ */
+export function map<T, R>(
+  input: Iterable<T> | AsyncIterable<T>,
+  fn: Mapper<T, R>,
+  options: MapOptions = {},
+): Promise<R[]> {
+  v.options('options', options);
+  v.isFunction('fn', fn);
+  const concurrency = v.positiveInteger('concurrency', options.concurrency ?? Infinity, true);
+  const outer = options.signal;
+  v.abortSignal('signal', outer);
+  const stopOnError = options.stopOnError ?? true;
+  if (outer?.aborted === true) return Promise.reject(outer.reason as Error);
+
+  const sync = typeof (input as Iterable<T>)[Symbol.iterator] === 'function';
+  if (!sync && typeof (input as AsyncIterable<T>)[Symbol.asyncIterator] !== 'function') {
+    throw new TypeError(`Expected \`input\` to be an iterable or async iterable, got ${v.describe(input)}`);
+  }
+
+  return new Promise<R[]>((resolve, reject) => {
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const results: R[] = [];
+    const errors: { index: number; error: unknown }[] = [];
+    const iterator = sync
+      ? (input as Iterable<T>)[Symbol.iterator]()
+      : (input as AsyncIterable<T>)[Symbol.asyncIterator]();
+    let pulling: Promise<unknown> = Promise.resolve();
+    let index = 0;
+    let workers = 0;
+    let exhausted = false;
+    let stopped = false;
+
+    const onAbort = (): void => stop(outer!.reason, false);
+    outer?.addEventListener('abort', onAbort, { once: true });
+
+    function stop(error: unknown, fromIterator: boolean): void {
+      if (stopped) return;
+      stopped = true;
+      outer?.removeEventListener('abort', onAbort);
+      controller.abort(error);
+      if (!fromIterator && !exhausted) closeIterator();
+      reject(error);
+    }
+
+    function closeIterator(): void {
+      try {
+        const done = iterator.return?.();
+        if (done !== undefined && !sync) (done as Promise<unknown>).then(undefined, () => undefined);
+      } catch {
+        // A failing `return()` must not mask the error that stopped the map.
+      }
+    }
+
+    function finish(): void {
+      if (stopped) return;
+      stopped = true;
+      outer?.removeEventListener('abort', onAbort);
+      if (errors.length === 0) {
+        resolve(results);
+        return;
+      }
+      errors.sort((a, b) => a.index - b.index);
+      reject(
+        new AggregateError(
+          errors.map((e) => e.error),
+          `${errors.length} of ${index} items failed`,
+        ),
+      );
+    }
+
+    // Serialises `next()` on async iterators, which need not support overlapping calls.
+    function pull(): Promise<IteratorResult<T>> {
+      const next = pulling.then(() => (iterator as AsyncIterator<T>).next());
+      pulling = next.then(undefined, () => undefined);
+      return next;
+    }
+
+    async function worker(): Promise<void> {
+      try {
+        while (!stopped && !exhausted) {
+          let step: IteratorResult<T>;
+          try {
+            step = sync ? (iterator as Iterator<T>).next() : await pull();
+          } catch (error) {
+            exhausted = true;
+            stop(error, true);
+            return;
+          }
+          if (step.done === true) {
+            exhausted = true;
+            return;
+          }
+          if (stopped) return;
+          const i = index++;
+          if (!sync && workers < concurrency) spawn();
+          try {
+            results[i] = await fn(step.value, i, signal);
+          } catch (error) {
+            if (stopOnError) {
+              stop(error, false);
+              return;
+            }
+            errors.push({ index: i, error });
+          }
+        }
+      } finally {
+        if (--workers === 0 && exhausted) finish();
+      }
+    }
+
+    function spawn(): void {
+      workers++;
+      void worker();
+    }
+
+    if (sync) {
+      while (workers < concurrency && !exhausted && !stopped) spawn();
+      if (workers === 0 && !stopped) finish();
+    } else {
+      spawn();
+    }
+  });
+}

@@ -1,0 +1,77 @@
+import * as v from '../internal/validate.js';
+import { map } from './map.js';
+
+/** The outcome of one settled operation: its value or its error, never a throw. */
+export type Outcome<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** Options of {@link settle}. */
+export interface SettleOptions {
+  /**
+   * How many thunks run at once (promises passed in are already running and are not limited).
+   * @default Infinity
+   */
+  readonly concurrency?: number;
+  /** Aborting stops starting thunks and rejects with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+type Settled<T> = T extends () => infer R ? Outcome<Awaited<R>> : Outcome<Awaited<T>>;
+
+/**
+ * Waits for every operation and reports each outcome in input order, never rejecting because
+ * one failed: the typed answer to Python's `gather(..., return_exceptions=True)`. Accepts
+ * promises (already running) and thunks (started here, at most `concurrency` at once).
+ *
+ * @example
+ * ```ts
+ * import { settle } from 'sluice/limit';
+ * const [user, orders] = await settle([() => getUser(id), () => getOrders(id)]);
+ * if (user.ok) render(user.value); else log(user.error);
+ * ```
+ */
+export async function settle<const T extends readonly unknown[]>(
+  items: T,
+  options?: SettleOptions,
+): Promise<{ -readonly [K in keyof T]: Settled<T[K]> }>;
+export async function settle<T>(
+  items: Iterable<T | PromiseLike<T> | (() => T | PromiseLike<T>)>,
+  options?: SettleOptions,
+): Promise<Outcome<T>[]>;
+export async function settle(
+  items: Iterable<unknown>,
+  options: SettleOptions = {},
+): Promise<Outcome<unknown>[]> {
+  v.options('options', options);
+  const list = Array.from(items);
+  // Attach to every promise now, so a rejection never goes unhandled while thunks wait.
+  const outcomes: (Promise<Outcome<unknown>> | undefined)[] = list.map((item) =>
+    typeof item === 'function' ? undefined : outcomeOf(item),
+  );
+  const thunks: number[] = [];
+  for (let i = 0; i < list.length; i++) if (outcomes[i] === undefined) thunks.push(i);
+  if (thunks.length > 0) {
+    const mapOptions = { concurrency: options.concurrency ?? Infinity, signal: options.signal };
+    const ran = await map(thunks, (i) => run(list[i] as () => unknown), mapOptions);
+    for (let k = 0; k < thunks.length; k++)
+      outcomes[thunks[k] as number] = Promise.resolve(ran[k] as Outcome<unknown>);
+  } else if (options.concurrency !== undefined) {
+    v.positiveInteger('concurrency', options.concurrency, true);
+  }
+  return Promise.all(outcomes as Promise<Outcome<unknown>>[]);
+}
+
+function run(thunk: () => unknown): Outcome<unknown> | Promise<Outcome<unknown>> {
+  try {
+    return outcomeOf(thunk());
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function outcomeOf(value: unknown): Promise<Outcome<unknown>> {
+  return Promise.resolve(value).then(
+    (resolved) => ({ ok: true, value: resolved }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
