@@ -182,6 +182,9 @@ export class Limiter implements AsyncDisposable {
   #closed = false;
   #idle: (() => void)[] = [];
   #closing: Promise<void> | undefined;
+  /** Latest clock reading; enqueue stamps reuse it for up to 64 calls (see `#stamp`). */
+  #lastNow = 0;
+  #stamps = 0;
 
   #submitted = 0;
   #completed = 0;
@@ -205,9 +208,10 @@ export class Limiter implements AsyncDisposable {
 
   static {
     finishPermit = (limiter, acquiredAt) => {
-      limiter.#runMs += limiter.#clock.now() - acquiredAt;
+      const now = limiter.#now();
+      limiter.#runMs += now - acquiredAt;
       limiter.#completed++;
-      limiter.#release();
+      limiter.#release(now);
     };
   }
 
@@ -260,12 +264,12 @@ export class Limiter implements AsyncDisposable {
     if (options !== undefined) return this.#enqueue(fn, options) as Promise<T>;
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       this.#running++;
-      return this.#execute(fn, -1);
+      return this.#execute(fn, this.#now());
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise(capture) as Promise<T>;
-    this.#default.queue.push(fn, captured, this.#clock.now());
+    this.#default.queue.push(fn, captured, this.#stamp());
     this.#queued++;
     if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority: 0 });
     return promise;
@@ -280,12 +284,12 @@ export class Limiter implements AsyncDisposable {
     if (options !== undefined) return this.#enqueue(undefined, options) as Promise<Permit>;
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       this.#running++;
-      return Promise.resolve(new Permit(this, this.#clock.now()));
+      return Promise.resolve(new Permit(this, this.#now()));
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise(capture) as Promise<Permit>;
-    this.#default.queue.push(ACQUIRE, captured, this.#clock.now());
+    this.#default.queue.push(ACQUIRE, captured, this.#stamp());
     this.#queued++;
     return promise;
   }
@@ -302,7 +306,7 @@ export class Limiter implements AsyncDisposable {
    */
   resize(concurrency: number): void {
     this.#concurrency = v.positiveInteger('concurrency', concurrency, true);
-    this.#drain();
+    if (this.#queued > 0) this.#drain(this.#now());
   }
 
   /** Resolves when nothing is running or queued. Takes `{ signal }` like every wait. */
@@ -384,8 +388,8 @@ export class Limiter implements AsyncDisposable {
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       this.#running++;
       return task === undefined
-        ? Promise.resolve(new Permit(this, this.#clock.now()))
-        : this.#execute(task, -1);
+        ? Promise.resolve(new Permit(this, this.#now()))
+        : this.#execute(task, this.#now());
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
@@ -402,7 +406,7 @@ export class Limiter implements AsyncDisposable {
       }, timeout);
       waiter.timer.unref();
     }
-    level.queue.push(waiter, undefined, this.#clock.now());
+    level.queue.push(waiter, undefined, this.#stamp());
     this.#queued++;
     if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority });
     return promise;
@@ -444,9 +448,22 @@ export class Limiter implements AsyncDisposable {
     if (i !== -1) this.#levels.splice(i, 1);
   }
 
-  async #execute<T>(task: () => T | PromiseLike<T>, queuedAt: number): Promise<T> {
-    const start = this.#clock.now();
-    if (queuedAt >= 0) this.#queueWaitMs += start - queuedAt;
+  /** A fresh clock reading, remembered for `#stamp`. */
+  #now(): number {
+    return (this.#lastNow = this.#clock.now());
+  }
+
+  /**
+   * Enqueue time: the latest reading, refreshed at least every 64 enqueues and at every task
+   * end, so a burst of enqueues in one synchronous loop costs one clock read per 64 calls and
+   * each stamp is exact to within the time those calls take (microseconds).
+   */
+  #stamp(): number {
+    return (this.#stamps++ & 63) === 0 ? this.#now() : this.#lastNow;
+  }
+
+  /** Runs a task that holds a slot since `start` (a clock reading). */
+  async #execute<T>(task: () => T | PromiseLike<T>, start: number): Promise<T> {
     if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
     let ok = false;
     try {
@@ -454,46 +471,62 @@ export class Limiter implements AsyncDisposable {
       ok = true;
       return value;
     } finally {
-      this.#runMs += this.#clock.now() - start;
+      const now = this.#now();
+      this.#runMs += now - start;
       if (ok) this.#completed++;
       else this.#failed++;
       if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, ok });
-      this.#release();
+      this.#release(now);
     }
   }
 
-  #release(): void {
+  /**
+   * `#execute` for a queued task: settles the caller's promise directly instead of resolving
+   * it with another promise, which would cost an extra promise adoption per task.
+   */
+  async #executeQueued(task: Task, resolve: Resolve, start: number): Promise<void> {
+    if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
+    let ok = false;
+    try {
+      const value = await task();
+      ok = true;
+      resolve(value);
+    } catch (error) {
+      resolve(Promise.reject(error as Error));
+    } finally {
+      const now = this.#now();
+      this.#runMs += now - start;
+      if (ok) this.#completed++;
+      else this.#failed++;
+      if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, ok });
+      this.#release(now);
+    }
+  }
+
+  /** Frees a slot at time `now` and hands it to the next waiter, which starts at `now`. */
+  #release(now: number): void {
     this.#running--;
-    if (this.#queued > 0) this.#drain();
+    if (this.#queued > 0) this.#drain(now);
     else if (this.#running === 0) this.#notifyIdle();
   }
 
-  /** Starts queued entries while slots are free. */
-  #drain(): void {
+  /** Starts queued entries while slots are free; they start at `now`. */
+  #drain(now: number): void {
     while (this.#running < this.#concurrency && this.#queued > 0) {
       const level = this.#nextLevel();
       const entry = level.queue.shift() as Entry;
-      const queuedAt = level.queue.stamp;
+      this.#queueWaitMs += now - level.queue.stamp;
       this.#queued--;
       this.#running++;
       if (entry instanceof Waiter) {
         this.#settleWaiter(entry);
         if (level !== this.#default && level.queue.size === 0) this.#dropLevel(level);
-        if (entry.task === undefined) {
-          this.#queueWaitMs += this.#clock.now() - queuedAt;
-          entry.resolve(new Permit(this, this.#clock.now()));
-        } else {
-          entry.resolve(this.#execute(entry.task, queuedAt));
-        }
+        if (entry.task === undefined) entry.resolve(new Permit(this, now));
+        else entry.resolve(this.#execute(entry.task, now));
       } else {
         const resolve = level.queue.aux as Resolve;
-        if (entry === ACQUIRE) {
-          const now = this.#clock.now();
-          this.#queueWaitMs += now - queuedAt;
-          resolve(new Permit(this, now));
-        } else {
-          resolve(this.#execute(entry, queuedAt));
-        }
+        if (entry === ACQUIRE) resolve(new Permit(this, now));
+        else void this.#executeQueued(entry, resolve, now);
       }
     }
   }
