@@ -492,7 +492,7 @@ export class Limiter implements AsyncDisposable {
       ok = true;
       resolve(value);
     } catch (error) {
-      resolve(Promise.reject(error as Error));
+      resolve(Promise.reject(error));
     } finally {
       const now = this.#now();
       this.#runMs += now - start;
