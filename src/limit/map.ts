@@ -111,6 +111,27 @@ export function map<T, R>(
       return next;
     }
 
+    // Arrays skip the iterator protocol: no result object per item.
+    async function arrayWorker(array: readonly T[]): Promise<void> {
+      try {
+        while (!stopped && index < array.length) {
+          const i = index++;
+          try {
+            results[i] = await fn(array[i] as T, i, signal);
+          } catch (error) {
+            if (stopOnError) {
+              stop(error, false);
+              return;
+            }
+            errors.push({ index: i, error });
+          }
+        }
+        exhausted = true;
+      } finally {
+        if (--workers === 0 && exhausted) finish();
+      }
+    }
+
     async function worker(): Promise<void> {
       try {
         while (!stopped && !exhausted) {
@@ -149,7 +170,17 @@ export function map<T, R>(
       void worker();
     }
 
-    if (sync) {
+    if (Array.isArray(input)) {
+      const array = input as readonly T[];
+      results.length = array.length;
+      const n = Math.min(concurrency, array.length);
+      workers = n;
+      for (let w = 0; w < n && !stopped; w++) void arrayWorker(array);
+      if (n === 0) {
+        exhausted = true;
+        finish();
+      }
+    } else if (sync) {
       while (workers < concurrency && !exhausted && !stopped) spawn();
       if (workers === 0 && !stopped) finish();
     } else {

@@ -135,6 +135,7 @@ describe('map', () => {
 
   it('handles empty input, sync throws, iterator errors and already-aborted signals', async () => {
     assert.deepEqual(await map([], () => 1), []);
+    assert.deepEqual(await map(new Set([3, 1, 2]), async (x) => x * 2, { concurrency: 2 }), [6, 2, 4]);
     await assert.rejects(
       map([1], () => {
         throw new Error('sync');
