@@ -197,11 +197,12 @@ export class Limiter implements AsyncDisposable {
 
   constructor(options: LimiterOptions) {
     v.options('options', options);
-    this.#concurrency = v.positiveInteger('concurrency', options.concurrency, true);
-    this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
-    const clock: { readonly now?: unknown } | undefined = options.clock;
+    const o: Partial<LimiterOptions> = options ?? {};
+    this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
+    this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue ?? 10_000, true);
+    const clock: { readonly now?: unknown } | undefined = o.clock;
     if (clock !== undefined) v.isFunction('clock.now', clock.now);
-    this.#clock = options.clock ?? monotonicClock;
+    this.#clock = o.clock ?? monotonicClock;
     this.#default = { priority: 0, queue: new Deque<Entry, Resolve>(isDead) };
     this.#levels = [this.#default];
   }

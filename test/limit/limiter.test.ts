@@ -370,6 +370,11 @@ describe('Limiter', () => {
         TypeError,
       ],
       [null, 'Expected `options` to be an object or undefined, got `null` (null)', TypeError],
+      [
+        undefined,
+        'Expected `concurrency` to be a positive integer or Infinity, got `undefined` (undefined)',
+        TypeError,
+      ],
     ];
     for (const [options, message, type] of cases) {
       assert.throws(
