@@ -1,3 +1,4 @@
+import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import * as v from '../internal/validate.js';
 
 /** Options of {@link map}. */
@@ -66,13 +67,12 @@ export function map<T, R>(
     let exhausted = false;
     let stopped = false;
 
-    const onAbort = (): void => stop(outer!.reason, false);
-    outer?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = outer === undefined ? undefined : linkSignal(outer, () => stop(outer.reason, false));
 
     function stop(error: unknown, fromIterator: boolean): void {
       if (stopped) return;
       stopped = true;
-      outer?.removeEventListener('abort', onAbort);
+      unlinkSignal(outer, onAbort);
       controller.abort(error);
       if (!fromIterator && !exhausted) closeIterator();
       reject(error);
@@ -90,7 +90,7 @@ export function map<T, R>(
     function finish(): void {
       if (stopped) return;
       stopped = true;
-      outer?.removeEventListener('abort', onAbort);
+      unlinkSignal(outer, onAbort);
       if (errors.length === 0) {
         resolve(results);
         return;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { ClosedError, QueueFullError, SluiceError, TimeoutError } from '../../src/errors.js';
 import { Limiter } from '../../src/limit/index.js';
@@ -138,28 +139,30 @@ describe('Limiter', () => {
     assert.deepEqual([limiter.stats.queued, limiter.stats.running, limiter.stats.aborted], [0, 0, 1]);
   });
 
-  it('removes its abort listener once the waiter starts (nothing left on a long-lived signal)', async () => {
+  it('keeps one abort listener per shared signal and removes it once no waiter needs it', async () => {
     const limiter = new Limiter({ concurrency: 1 });
     const controller = new AbortController();
-    let added = 0;
-    let removed = 0;
-    const add = controller.signal.addEventListener.bind(controller.signal);
-    const remove = controller.signal.removeEventListener.bind(controller.signal);
-    controller.signal.addEventListener = (...args: Parameters<typeof add>) => {
-      added++;
-      add(...args);
-    };
-    controller.signal.removeEventListener = (...args: Parameters<typeof remove>) => {
-      removed++;
-      remove(...args);
-    };
     const gate = deferred();
     const holder = limiter.run(() => gate.promise);
-    const tasks = Array.from({ length: 5 }, () => limiter.run(() => 1, { signal: controller.signal }));
+    const tasks = Array.from({ length: 50 }, () => limiter.run(() => 1, { signal: controller.signal }));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
     gate.resolve();
     await Promise.all([holder, ...tasks]);
-    assert.equal(added, 5);
-    assert.equal(removed, 5);
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    // Aborting some waiters of a shared signal leaves the others linked until they start.
+    const gate2 = deferred();
+    const holder2 = limiter.run(() => gate2.promise);
+    const shared = new AbortController();
+    const own = new AbortController();
+    const a = limiter.run(() => 'a', { signal: shared.signal });
+    const b = limiter.run(() => 'b', { signal: AbortSignal.any([shared.signal, own.signal]) });
+    own.abort(new Error('b only'));
+    await assert.rejects(b, /b only/);
+    assert.equal(getEventListeners(shared.signal, 'abort').length >= 1, true);
+    gate2.resolve();
+    assert.equal(await a, 'a');
+    await holder2;
+    assert.equal(getEventListeners(own.signal, 'abort').length, 0);
   });
 
   it('`timeout` bounds the queue wait, not the run', async (t) => {
