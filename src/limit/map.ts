@@ -4,12 +4,11 @@ import * as v from '../internal/validate.js';
 /** Options of {@link map}. */
 export interface MapOptions {
   /**
-   * How many `fn` calls may be pending at once: a positive integer or `Infinity`. The input
-   * is pulled only as fast as slots free up, so at most `concurrency` items are in memory
-   * besides the results.
-   * @default Infinity
+   * How many `fn` calls may be pending at once: a positive integer, or `Infinity` spelled
+   * out (there is no unbounded default). The input is pulled only as fast as slots free up,
+   * so at most `concurrency` items are in memory besides the results.
    */
-  readonly concurrency?: number;
+  readonly concurrency: number;
   /** Aborting stops pulling input, aborts the `signal` passed to `fn`, and rejects with `signal.reason`. */
   readonly signal?: AbortSignal | undefined;
   /**
@@ -38,11 +37,11 @@ export type Mapper<T, R> = (item: T, index: number, signal: AbortSignal) => R | 
 export function map<T, R>(
   input: Iterable<T> | AsyncIterable<T>,
   fn: Mapper<T, R>,
-  options: MapOptions = {},
+  options: MapOptions,
 ): Promise<R[]> {
   v.options('options', options);
   v.isFunction('fn', fn);
-  const concurrency = v.positiveInteger('concurrency', options.concurrency ?? Infinity, true);
+  const concurrency = v.positiveInteger('concurrency', options?.concurrency, true);
   const outer = options.signal;
   v.abortSignal('signal', outer);
   const stopOnError = options.stopOnError ?? true;

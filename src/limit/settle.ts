@@ -9,6 +9,8 @@ export type Outcome<T> =
 export interface SettleOptions {
   /**
    * How many thunks run at once (promises passed in are already running and are not limited).
+   * The default starts every thunk, which is bounded by the list you pass: `settle` reads its
+   * input into an array up front. For a large or streamed input, use `map` with a bound.
    * @default Infinity
    */
   readonly concurrency?: number;

@@ -134,12 +134,16 @@ describe('map', () => {
   });
 
   it('handles empty input, sync throws, iterator errors and already-aborted signals', async () => {
-    assert.deepEqual(await map([], () => 1), []);
+    assert.deepEqual(await map([], () => 1, { concurrency: 1 }), []);
     assert.deepEqual(await map(new Set([3, 1, 2]), async (x) => x * 2, { concurrency: 2 }), [6, 2, 4]);
     await assert.rejects(
-      map([1], () => {
-        throw new Error('sync');
-      }),
+      map(
+        [1],
+        () => {
+          throw new Error('sync');
+        },
+        { concurrency: 1 },
+      ),
       /sync/,
     );
     function* broken() {
@@ -147,12 +151,12 @@ describe('map', () => {
       throw new Error('iterator broke');
     }
     await assert.rejects(
-      map(broken(), (x) => x),
+      map(broken(), (x) => x, { concurrency: 2 }),
       /iterator broke/,
     );
     const reason = new Error('pre');
     await assert.rejects(
-      map([1], (x) => x, { signal: AbortSignal.abort(reason) }),
+      map([1], (x) => x, { concurrency: 1, signal: AbortSignal.abort(reason) }),
       (e) => e === reason,
     );
   });
@@ -162,9 +166,16 @@ describe('map', () => {
       () => map([1], (x) => x, { concurrency: 0 }),
       /Expected `concurrency` to be a positive integer or Infinity, got `0` \(number\)/,
     );
-    assert.throws(() => map([1], 'nope' as never), /Expected `fn` to be a function, got `"nope"` \(string\)/);
     assert.throws(
-      () => map(5 as never, (x) => x),
+      () => map([1], (x) => x, {} as never),
+      /Expected `concurrency` to be a positive integer or Infinity, got `undefined` \(undefined\)/,
+    );
+    assert.throws(
+      () => map([1], 'nope' as never, { concurrency: 1 }),
+      /Expected `fn` to be a function, got `"nope"` \(string\)/,
+    );
+    assert.throws(
+      () => map(5 as never, (x) => x, { concurrency: 1 }),
       /Expected `input` to be an iterable or async iterable, got `5` \(number\)/,
     );
   });
