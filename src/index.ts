@@ -1,2 +1,4 @@
 export * from './errors.js';
 export * from './limit/index.js';
+export * from './cache/index.js';
+export * from './batch/index.js';

@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { describe, it } from 'node:test';
+import { Cache, type CacheLoadContext } from '../../src/cache/index.js';
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function fakeClock(start = 1_000) {
+  return {
+    t: start,
+    now() {
+      return this.t;
+    },
+  };
+}
+
+/** A loader whose loads the test settles by hand. */
+function manualLoader<V>() {
+  const calls: {
+    key: string;
+    signal: AbortSignal;
+    resolve: (value: V) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  const load = (key: string, { signal }: CacheLoadContext) =>
+    new Promise<V>((resolve, reject) => calls.push({ key, signal, resolve, reject }));
+  return { calls, load };
+}
+
+describe('Cache.getOrLoad: single flight', () => {
+  it('100 concurrent misses of one key run one load and all get its value', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const waits = Array.from({ length: 100 }, () => cache.getOrLoad('k', load));
+    assert.equal(calls.length, 1);
+    assert.equal(cache.stats.inFlight, 1);
+    calls[0]!.resolve(42);
+    assert.deepEqual(await Promise.all(waits), Array(100).fill(42));
+    assert.equal(cache.get('k'), 42);
+    assert.equal(await cache.getOrLoad('k', load), 42);
+    assert.equal(calls.length, 1);
+    const stats = cache.stats;
+    assert.equal(stats.loads, 1);
+    assert.equal(stats.misses, 100);
+    assert.equal(stats.hits, 2);
+    assert.equal(stats.inFlight, 0);
+  });
+
+  it('a failed load rejects every waiter with its error and is not cached', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const waits = [
+      cache.getOrLoad('k', load),
+      cache.getOrLoad('k', load, { signal: new AbortController().signal }),
+    ];
+    const boom = new Error('boom');
+    calls[0]!.reject(boom);
+    for (const wait of waits) await assert.rejects(wait, (error) => error === boom);
+    assert.equal(cache.has('k'), false);
+    assert.equal(cache.stats.loadFailures, 1);
+    const again = cache.getOrLoad('k', load);
+    assert.equal(calls.length, 2);
+    calls[1]!.resolve(7);
+    assert.equal(await again, 7);
+  });
+
+  it('a loader that throws synchronously rejects the waiters', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const boom = new Error('sync');
+    await assert.rejects(
+      cache.getOrLoad('k', () => {
+        throw boom;
+      }),
+      (error) => error === boom,
+    );
+  });
+
+  it('negativeTtl remembers a failure: callers within it get it without a load', async () => {
+    const clock = fakeClock();
+    const cache = new Cache<string, number>({ maxSize: 10, negativeTtl: 1000, clock });
+    let loads = 0;
+    const boom = new Error('down');
+    const load = async () => {
+      loads++;
+      throw boom;
+    };
+    await assert.rejects(cache.getOrLoad('k', load), (e) => e === boom);
+    await assert.rejects(cache.getOrLoad('k', load), (e) => e === boom);
+    assert.equal(loads, 1);
+    assert.equal(cache.get('k'), undefined);
+    clock.t += 1000;
+    await assert.rejects(cache.getOrLoad('k', load), (e) => e === boom);
+    assert.equal(loads, 2);
+    cache.delete('k'); // forgets the failure
+    await assert.rejects(cache.getOrLoad('k', load), (e) => e === boom);
+    assert.equal(loads, 3);
+  });
+
+  it('uses the constructor loader; a per-call loader overrides it; ttl applies to the value', async () => {
+    const clock = fakeClock();
+    const cache = new Cache<string, string>({ maxSize: 10, clock, loader: async (key) => `ctor:${key}` });
+    assert.equal(await cache.getOrLoad('a'), 'ctor:a');
+    assert.equal(await cache.getOrLoad('b', async (key) => `call:${key}`, { ttl: 100 }), 'call:b');
+    assert.equal(await cache.getOrLoad('c', { ttl: 100 }), 'ctor:c');
+    clock.t += 100;
+    assert.equal(cache.get('b'), undefined);
+    assert.equal(cache.get('c'), undefined);
+    assert.equal(cache.get('a'), 'ctor:a');
+  });
+
+  it('a delete during a load wins: the result is not stored, the next call loads again', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const first = cache.getOrLoad('k', load);
+    cache.delete('k');
+    const second = cache.getOrLoad('k', load);
+    assert.equal(calls.length, 2);
+    calls[0]!.resolve(1);
+    assert.equal(await first, 1);
+    assert.equal(cache.has('k'), false);
+    calls[1]!.resolve(2);
+    assert.equal(await second, 2);
+    assert.equal(cache.get('k'), 2);
+  });
+
+  it('a set during a load wins over the load’s result', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const wait = cache.getOrLoad('k', load);
+    cache.set('k', 99);
+    calls[0]!.resolve(1);
+    assert.equal(await wait, 1);
+    assert.equal(cache.get('k'), 99);
+    cache.clear();
+    const afterClear = cache.getOrLoad('k', load);
+    cache.clear();
+    calls[1]!.resolve(5);
+    assert.equal(await afterClear, 5);
+    assert.equal(cache.has('k'), false);
+  });
+});
+
+describe('Cache.getOrLoad: cancellation', () => {
+  it('an aborting waiter rejects with signal.reason unchanged; the load goes on for the others', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const a = new AbortController();
+    const b = new AbortController();
+    const waitA = cache.getOrLoad('k', load, { signal: a.signal });
+    const waitB = cache.getOrLoad('k', load, { signal: b.signal });
+    const reason = { why: 'not an Error, on purpose' };
+    a.abort(reason);
+    await assert.rejects(waitA, (error) => error === reason);
+    assert.equal(calls[0]!.signal.aborted, false);
+    calls[0]!.resolve(3);
+    assert.equal(await waitB, 3);
+    assert.equal(cache.get('k'), 3);
+  });
+
+  it('the load is aborted only when every waiter has aborted', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const controllers = [new AbortController(), new AbortController(), new AbortController()];
+    const waits = controllers.map((c) => cache.getOrLoad('k', load, { signal: c.signal }));
+    controllers[0]!.abort(new Error('a'));
+    controllers[1]!.abort(new Error('b'));
+    assert.equal(calls[0]!.signal.aborted, false);
+    const last = new Error('c');
+    controllers[2]!.abort(last);
+    assert.equal(calls[0]!.signal.aborted, true);
+    assert.equal(calls[0]!.signal.reason, last);
+    for (const [i, wait] of waits.entries()) {
+      await assert.rejects(wait, (error) => error === controllers[i]!.signal.reason);
+    }
+    assert.equal(cache.stats.loadsAborted, 1);
+    assert.equal(cache.stats.inFlight, 0);
+    // The abandoned load's late result is ignored; a new call starts a new load.
+    const next = cache.getOrLoad('k', load);
+    assert.equal(calls.length, 2);
+    calls[0]!.resolve(1);
+    calls[1]!.resolve(2);
+    assert.equal(await next, 2);
+    assert.equal(cache.get('k'), 2);
+  });
+
+  it('a waiter without a signal pins the load: others aborting never abort it', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const c = new AbortController();
+    const aborting = cache.getOrLoad('k', load, { signal: c.signal });
+    const pinned = cache.getOrLoad('k', load);
+    c.abort();
+    await assert.rejects(aborting, (error) => error === c.signal.reason);
+    assert.equal(calls[0]!.signal.aborted, false);
+    calls[0]!.resolve(8);
+    assert.equal(await pinned, 8);
+  });
+
+  it('an already-aborted signal rejects at once without loading', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    let loads = 0;
+    const reason = new Error('gone');
+    await assert.rejects(
+      cache.getOrLoad('k', () => ++loads, { signal: AbortSignal.abort(reason) }),
+      (error) => error === reason,
+    );
+    assert.equal(loads, 0);
+  });
+
+  it('leaves no abort listener behind on a long-lived signal', async () => {
+    const cache = new Cache<number, number>({ maxSize: 1000 });
+    const controller = new AbortController();
+    const { calls, load } = manualLoader<number>();
+    const waits = Array.from({ length: 50 }, (_, i) =>
+      cache.getOrLoad(i, (k, ctx) => load(String(k), ctx), { signal: controller.signal }),
+    );
+    for (const [i, call] of calls.entries()) call.resolve(i);
+    await Promise.all(waits);
+    controller.abort(); // would reject settled waiters twice if any listener were left
+    await flush();
+    assert.equal(cache.size, 50);
+  });
+});
+
+describe('Cache.getOrLoad: stale-while-revalidate', () => {
+  it('serves the stale value at once and refreshes it in the background, once', async () => {
+    const clock = fakeClock();
+    const cache = new Cache<string, number>({ maxSize: 10, ttl: 1000, staleWhileRevalidate: 500, clock });
+    const { calls, load } = manualLoader<number>();
+    cache.set('k', 1);
+    clock.t += 1200; // expired, within the stale window
+    assert.equal(cache.get('k'), undefined);
+    assert.equal(cache.has('k'), false);
+    assert.equal(await cache.getOrLoad('k', load), 1);
+    assert.equal(await cache.getOrLoad('k', load), 1);
+    assert.equal(calls.length, 1);
+    assert.equal(cache.stats.staleHits, 2);
+    calls[0]!.resolve(2);
+    await flush();
+    assert.equal(cache.get('k'), 2);
+    assert.equal(await cache.getOrLoad('k', load), 2);
+    clock.t += 1600; // past expiry and the stale window: a plain miss
+    const wait = cache.getOrLoad('k', load);
+    assert.equal(calls.length, 2);
+    calls[1]!.resolve(3);
+    assert.equal(await wait, 3);
+  });
+
+  it('a failing background refresh is counted and published, never unhandled', async () => {
+    const clock = fakeClock();
+    const cache = new Cache<string, number>({ maxSize: 10, ttl: 1000, staleWhileRevalidate: 5000, clock });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const published: unknown[] = [];
+    const listener = (message: unknown) => void published.push(message);
+    subscribe('sluice:cache:load', listener);
+    try {
+      cache.set('k', 1);
+      clock.t += 1500;
+      const boom = new Error('refresh failed');
+      assert.equal(
+        await cache.getOrLoad('k', async () => {
+          throw boom;
+        }),
+        1,
+      );
+      await flush();
+      await flush();
+      assert.equal(cache.stats.loadFailures, 1);
+      assert.equal(published.length, 1);
+      assert.equal((published[0] as { error: unknown }).error, boom);
+      assert.equal((published[0] as { background: boolean }).background, true);
+      assert.deepEqual(unhandled, []);
+      // The stale value is still served, and the next call retries the refresh.
+      assert.equal(await cache.getOrLoad('k', async () => 2), 1);
+      await flush();
+      assert.equal(cache.get('k'), 2);
+    } finally {
+      unsubscribe('sluice:cache:load', listener);
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
