@@ -61,3 +61,11 @@ export class TimeoutError extends SluiceError {
 export class InvalidInputError extends SluiceError {
   static override readonly code = 'SLUICE_INVALID_INPUT';
 }
+
+/**
+ * A batch function returned a result that does not match its keys: not an array or `Map`, an
+ * array of the wrong length, or a `Map` missing a key. Code `SLUICE_BATCH_RESULT`.
+ */
+export class BatchResultError extends SluiceError {
+  static override readonly code = 'SLUICE_BATCH_RESULT';
+}

@@ -1,0 +1,590 @@
+import { ClosedError } from '../errors.js';
+import { channels } from '../internal/channels.js';
+import { Deque } from '../internal/deque.js';
+import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import * as v from '../internal/validate.js';
+
+/** Context passed to a flush function. */
+export interface FlushContext {
+  /** 1 for the first try of a batch, 2 for its first retry, and so on. */
+  readonly attempt: number;
+}
+
+/** Writes one batch; a throw or a rejection fails the batch (and may retry it). */
+export type FlushFn<T> = (items: T[], context: FlushContext) => unknown;
+
+/** Retry policy of a {@link BatchWriter}: exponential backoff, optionally jittered. */
+export interface BatchRetryOptions {
+  /**
+   * Total tries per batch, the first included (`1` = no retry).
+   * @default 3
+   */
+  readonly attempts?: number;
+  /**
+   * Delay before the first retry, in ms; each later retry multiplies it by `factor`.
+   * @default 100
+   */
+  readonly delayMs?: number;
+  /**
+   * Upper bound of one delay, in ms.
+   * @default 10_000
+   */
+  readonly maxDelayMs?: number;
+  /**
+   * Growth of the delay per retry.
+   * @default 2
+   */
+  readonly factor?: number;
+  /**
+   * `'full'`: each delay is uniform in `[0, delay]` (spreads retries of many writers);
+   * `'none'`: exactly `delay`.
+   * @default 'full'
+   */
+  readonly jitter?: 'full' | 'none';
+  /**
+   * Whether an error is worth retrying; `false` reports the batch failed at once.
+   * @default every error is retried
+   */
+  readonly retryIf?: (error: unknown) => boolean;
+}
+
+/** Options of {@link BatchWriter}. */
+export interface BatchWriterOptions<T> {
+  /**
+   * Items per batch: a batch is flushed as soon as it holds this many.
+   * @default 100
+   */
+  readonly maxItems?: number;
+  /**
+   * Longest an accepted item waits for its batch to fill before the batch is flushed anyway,
+   * in ms. Costs one timer per open batch, kept referenced (an unflushed write is pending
+   * work). `Infinity`: flush only on size, `flush()` or `close()`.
+   * @default 10
+   */
+  readonly maxWaitMs?: number;
+  /**
+   * Accepted items not yet written or reported failed (buffered, in flight or retrying). At the
+   * bound, `add` waits (backpressure) instead of growing memory. Cost: the items themselves.
+   * @default 10_000
+   */
+  readonly maxPending?: number;
+  /**
+   * Batches being flushed (or waiting to retry) at once. `1` keeps batches in add order.
+   * @default 1
+   */
+  readonly concurrency?: number;
+  /**
+   * Retry policy for failed batches; `false` or omitted: no retry.
+   * @default no retry
+   */
+  readonly retry?: BatchRetryOptions | false;
+  /**
+   * Receives each batch that failed its last try, with the last error. Without it, failures are
+   * still counted in `stats.failedItems`, kept in `lastError`, published on
+   * `sluice:batch:error` and rejected to `addAndWait` callers. A throw (or rejection) from it
+   * is counted in `stats.onErrorFailures`, and never breaks the writer.
+   * @default none
+   */
+  readonly onError?: (items: T[], error: unknown) => unknown;
+}
+
+/** Per-call options of {@link BatchWriter.add}, `addAndWait`, `flush` and `close`. */
+export interface WriteOptions {
+  /**
+   * Aborting stops waiting and rejects with `signal.reason`. An add aborted while waiting for
+   * room is never enqueued; once accepted, an item is written regardless (an `addAndWait`
+   * caller just stops waiting for it).
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Counters and gauges of a {@link BatchWriter}; reading them is free. */
+export interface BatchWriterStats {
+  /** Items accepted. */
+  readonly items: number;
+  /** Items written successfully. */
+  readonly written: number;
+  /** Batches written successfully. */
+  readonly batches: number;
+  /** Items of batches that failed their last try (reported to `onError`). */
+  readonly failedItems: number;
+  /** Batches that failed their last try. */
+  readonly failedBatches: number;
+  /** Retries made. */
+  readonly retries: number;
+  /** Accepted items not yet written or failed now (≤ `maxPending`). */
+  readonly pending: number;
+  /** Items in the batch being filled now. */
+  readonly buffered: number;
+  /** Batches being flushed or waiting to retry now. */
+  readonly inFlight: number;
+  /** `add` calls waiting for room now. */
+  readonly waiting: number;
+  /** Adds refused with `ClosedError`. */
+  readonly rejected: number;
+  /** Adds whose signal aborted before they were accepted. */
+  readonly aborted: number;
+  /** Calls of `onError` that threw or rejected. */
+  readonly onErrorFailures: number;
+}
+
+type Resolve = (value: unknown) => void;
+type Reject = (reason: unknown) => void;
+
+interface WriteBatch<T> {
+  readonly items: T[];
+  /** Completion callbacks of `addAndWait` items, aligned with `items`; absent when none. */
+  readonly dones: (Resolve | undefined)[] | undefined;
+  /** Sequence number of the first item: batches are contiguous ranges in acceptance order. */
+  readonly firstSeq: number;
+  attempt: number;
+}
+
+/** An `add` waiting for room. */
+class AddWaiter<T> {
+  dead = false;
+  listener: (() => void) | undefined = undefined;
+  constructor(
+    readonly item: T,
+    readonly resolve: Resolve,
+    readonly reject: Reject,
+    readonly done: Resolve | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const isDead = (w: AddWaiter<unknown>): boolean => w.dead;
+const channel = channels('batch', ['flush', 'retry', 'error']);
+
+/**
+ * Buffers items and writes them in batches of `maxItems` (or every `maxWaitMs`), with bounded
+ * memory, retries and a shutdown that loses nothing.
+ *
+ * - **Batching**: a batch is flushed when it holds `maxItems`, when its oldest item has waited
+ *   `maxWaitMs`, or on `flush()` / `close()`; at most `concurrency` batches are in flight.
+ * - **Backpressure**: at most `maxPending` items are accepted and unwritten; `add` then waits,
+ *   FIFO, until a batch completes.
+ * - **Failures**: a failed batch retries per `retry`, then goes to `onError(items, error)` and
+ *   `stats.failedItems`; every accepted item is written exactly once or reported failed.
+ * - **Cancellation**: an add aborted while waiting is never enqueued and rejects with
+ *   `signal.reason`.
+ * - **Shutdown**: `close()` refuses new adds with `ClosedError`, admits the adds already
+ *   waiting, flushes everything and resolves only when every item is written or reported.
+ *
+ * @example
+ * ```ts
+ * import { BatchWriter } from 'sluice/batch';
+ * const events = new BatchWriter<Event>((rows) => db.insertMany('events', rows), {
+ *   maxItems: 20, maxWaitMs: 50, retry: { attempts: 3 }, onError: (rows, err) => log(err, rows),
+ * });
+ * await events.add(event); // waits only when 10 000 items are unwritten
+ * await events.close();    // everything written or reported
+ * ```
+ */
+export class BatchWriter<T> implements AsyncDisposable {
+  readonly #flushFn: FlushFn<T>;
+  readonly #maxItems: number;
+  readonly #maxWaitMs: number;
+  readonly #maxPending: number;
+  readonly #concurrency: number;
+  readonly #attempts: number;
+  readonly #delayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #factor: number;
+  readonly #jitter: boolean;
+  readonly #retryIf: ((error: unknown) => boolean) | undefined;
+  readonly #onError: ((items: T[], error: unknown) => unknown) | undefined;
+
+  #buffer: T[] = [];
+  #bufferDones: (Resolve | undefined)[] | undefined = undefined;
+  #bufferFirstSeq = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #sealed: WriteBatch<T>[] = [];
+  readonly #active = new Set<WriteBatch<T>>();
+  readonly #waiters = new Deque<AddWaiter<T>, undefined>(isDead);
+  #flushWaiters: { target: number; resolve: () => void }[] = [];
+  #seq = 0;
+  #pending = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+  #closeResolve: (() => void) | undefined = undefined;
+  #lastError: unknown = undefined;
+
+  #written = 0;
+  #batches = 0;
+  #failedItems = 0;
+  #failedBatches = 0;
+  #retries = 0;
+  #rejected = 0;
+  #aborted = 0;
+  #onErrorFailures = 0;
+
+  constructor(flushFn: FlushFn<T>, options: BatchWriterOptions<T> = {}) {
+    v.isFunction('flushFn', flushFn);
+    v.options('options', options);
+    this.#flushFn = flushFn;
+    this.#maxItems = v.positiveInteger('maxItems', options.maxItems ?? 100);
+    this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', options.maxWaitMs ?? 10, true);
+    this.#maxPending = v.positiveInteger('maxPending', options.maxPending ?? 10_000, true);
+    this.#concurrency = v.positiveInteger('concurrency', options.concurrency ?? 1, true);
+    const retry: unknown = options.retry ?? false;
+    if (retry !== false) v.options('retry', retry);
+    const r = (retry === false ? {} : retry) as BatchRetryOptions;
+    this.#attempts = retry === false ? 1 : v.positiveInteger('retry.attempts', r.attempts ?? 3, true);
+    this.#delayMs = v.nonNegativeNumber('retry.delayMs', r.delayMs ?? 100);
+    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', r.maxDelayMs ?? 10_000);
+    this.#factor = v.positiveNumber('retry.factor', r.factor ?? 2);
+    this.#jitter = v.oneOf('retry.jitter', r.jitter ?? 'full', ['full', 'none']) === 'full';
+    v.optionalFunction('retry.retryIf', r.retryIf);
+    this.#retryIf = r.retryIf;
+    v.optionalFunction('onError', options.onError);
+    this.#onError = options.onError;
+  }
+
+  get stats(): BatchWriterStats {
+    return {
+      items: this.#seq,
+      written: this.#written,
+      batches: this.#batches,
+      failedItems: this.#failedItems,
+      failedBatches: this.#failedBatches,
+      retries: this.#retries,
+      pending: this.#pending,
+      buffered: this.#buffer.length,
+      inFlight: this.#active.size,
+      waiting: this.#waiters.size,
+      rejected: this.#rejected,
+      aborted: this.#aborted,
+      onErrorFailures: this.#onErrorFailures,
+    };
+  }
+
+  /** Accepted items not yet written or reported failed (same as `stats.pending`). */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The error of the most recent batch that failed its last try, if any. */
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
+  /**
+   * Accepts an item for writing. Resolves at once while fewer than `maxPending` items are
+   * unwritten, otherwise when room frees up (FIFO). Rejects with `ClosedError` after `close()`,
+   * or with `signal.reason` (the item is then never enqueued).
+   */
+  add(item: T, options?: WriteOptions): Promise<void> {
+    const signal = options === undefined ? undefined : this.#signalOf(options);
+    const refused = this.#refusal(signal);
+    if (refused !== undefined) return refused;
+    if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
+      this.#accept(item, undefined);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) =>
+      this.#wait(item, resolve as Resolve, reject, undefined, signal),
+    );
+  }
+
+  /**
+   * Like {@link BatchWriter.add}, but resolves once the item's batch is written, and rejects
+   * with the batch's last error if it failed (after it was also reported to `onError`).
+   */
+  addAndWait(item: T, options?: WriteOptions): Promise<void> {
+    const signal = options === undefined ? undefined : this.#signalOf(options);
+    const refused = this.#refusal(signal);
+    if (refused !== undefined) return refused;
+    let done!: Resolve;
+    let fail!: Reject;
+    const written = new Promise<void>((resolve, reject) => {
+      done = resolve as Resolve;
+      fail = reject;
+    });
+    if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
+      this.#accept(item, done);
+      return signal === undefined ? written : raceSignal(written, signal);
+    }
+    this.#wait(item, noop, fail, done, signal);
+    return signal === undefined ? written : raceSignal(written, signal);
+  }
+
+  /**
+   * Flushes the batch being filled now, and resolves once every item accepted before the call
+   * is written or reported failed. Adds still waiting for room are not covered.
+   */
+  flush(options?: WriteOptions): Promise<void> {
+    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    this.#sealBuffer();
+    const target = this.#seq;
+    if (this.#lowWater() >= target) return RESOLVED;
+    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ target, resolve }));
+    return signal === undefined ? done : raceSignal(done, signal);
+  }
+
+  /**
+   * Stops intake (later adds reject with `ClosedError`), admits the adds already waiting,
+   * flushes everything and resolves only when every accepted item is written or reported
+   * failed. Idempotent. A `signal` only stops this call's wait; the drain continues.
+   */
+  close(options?: WriteOptions): Promise<void> {
+    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#closing = new Promise<void>((resolve) => (this.#closeResolve = resolve));
+      this.#sealBuffer();
+      this.#checkIdle();
+    }
+    return signal === undefined ? this.#closing : raceSignal(this.#closing, signal);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #signalOf(options: WriteOptions): AbortSignal | undefined {
+    v.options('options', options);
+    v.abortSignal('signal', options.signal);
+    return options.signal;
+  }
+
+  #refusal(signal: AbortSignal | undefined): Promise<never> | undefined {
+    if (signal?.aborted === true) {
+      this.#aborted++;
+      return Promise.reject(signal.reason as Error);
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('BatchWriter is closed'));
+    }
+    return undefined;
+  }
+
+  #wait(
+    item: T,
+    resolve: Resolve,
+    reject: Reject,
+    done: Resolve | undefined,
+    signal: AbortSignal | undefined,
+  ): void {
+    const waiter = new AddWaiter(item, resolve, reject, done, signal);
+    if (signal !== undefined) {
+      waiter.listener = linkSignal(signal, () => {
+        if (waiter.dead) return;
+        waiter.dead = true;
+        this.#aborted++;
+        this.#waiters.markDead();
+        reject(signal.reason);
+        this.#checkIdle();
+      });
+    }
+    this.#waiters.push(waiter, undefined, 0);
+  }
+
+  #accept(item: T, done: Resolve | undefined): void {
+    const buffer = this.#buffer;
+    if (buffer.length === 0) {
+      this.#bufferFirstSeq = this.#seq;
+      if (this.#maxWaitMs !== Infinity && !this.#closed) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#sealBuffer();
+        }, this.#maxWaitMs);
+      }
+    }
+    buffer.push(item);
+    if (done !== undefined) {
+      this.#bufferDones ??= new Array<Resolve | undefined>(buffer.length - 1).fill(undefined);
+      this.#bufferDones.push(done);
+    } else if (this.#bufferDones !== undefined) {
+      this.#bufferDones.push(undefined);
+    }
+    this.#seq++;
+    this.#pending++;
+    if (buffer.length >= this.#maxItems || this.#pending >= this.#maxPending) this.#sealBuffer();
+  }
+
+  #sealBuffer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#buffer.length === 0) return;
+    this.#sealed.push({
+      items: this.#buffer,
+      dones: this.#bufferDones,
+      firstSeq: this.#bufferFirstSeq,
+      attempt: 0,
+    });
+    this.#buffer = [];
+    this.#bufferDones = undefined;
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
+      const batch = this.#sealed.shift() as WriteBatch<T>;
+      this.#active.add(batch);
+      this.#try(batch);
+    }
+  }
+
+  #try(batch: WriteBatch<T>): void {
+    const attempt = ++batch.attempt;
+    if (channel.flush.hasSubscribers)
+      channel.flush.publish({ writer: this, size: batch.items.length, attempt });
+    let result: unknown;
+    try {
+      result = this.#flushFn(batch.items, { attempt });
+    } catch (error) {
+      this.#failed(batch, error);
+      return;
+    }
+    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      void Promise.resolve(result).then(
+        () => this.#complete(batch, undefined, true),
+        (error: unknown) => this.#failed(batch, error),
+      );
+    } else {
+      this.#complete(batch, undefined, true);
+    }
+  }
+
+  #failed(batch: WriteBatch<T>, error: unknown): void {
+    if (batch.attempt < this.#attempts && this.#shouldRetry(error)) {
+      this.#retries++;
+      const delay = this.#backoff(batch.attempt);
+      if (channel.retry.hasSubscribers) {
+        channel.retry.publish({
+          writer: this,
+          size: batch.items.length,
+          attempt: batch.attempt,
+          delay,
+          error,
+        });
+      }
+      setTimeout(() => this.#try(batch), delay);
+      return;
+    }
+    this.#failedBatches++;
+    this.#failedItems += batch.items.length;
+    this.#lastError = error;
+    if (channel.error.hasSubscribers) channel.error.publish({ writer: this, items: batch.items, error });
+    const onError = this.#onError;
+    if (onError !== undefined) {
+      try {
+        const out = onError(batch.items, error);
+        if (typeof (out as { then?: unknown } | null)?.then === 'function') {
+          void Promise.resolve(out).then(noop, () => this.#onErrorFailures++);
+        }
+      } catch {
+        this.#onErrorFailures++;
+      }
+    }
+    this.#complete(batch, error, false);
+  }
+
+  #shouldRetry(error: unknown): boolean {
+    if (this.#retryIf === undefined) return true;
+    try {
+      return this.#retryIf(error);
+    } catch {
+      return false;
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
+    return this.#jitter ? Math.random() * delay : delay;
+  }
+
+  #complete(batch: WriteBatch<T>, error: unknown, ok: boolean): void {
+    this.#active.delete(batch);
+    const n = batch.items.length;
+    this.#pending -= n;
+    if (ok) {
+      this.#written += n;
+      this.#batches++;
+    }
+    const dones = batch.dones;
+    if (dones !== undefined) {
+      for (const done of dones) {
+        if (done === undefined) continue;
+        if (ok) done(undefined);
+        else done(Promise.reject(error));
+      }
+    }
+    this.#admit();
+    this.#pump();
+    this.#notifyFlushes();
+    this.#checkIdle();
+  }
+
+  /** Lets waiting adds in, FIFO, while there is room. */
+  #admit(): void {
+    while (this.#pending < this.#maxPending && this.#waiters.size > 0) {
+      const waiter = this.#waiters.shift() as AddWaiter<T>;
+      waiter.dead = true;
+      unlinkSignal(waiter.signal, waiter.listener);
+      this.#accept(waiter.item, waiter.done);
+      waiter.resolve(undefined);
+    }
+    if (this.#closed) this.#sealBuffer();
+  }
+
+  /** Lowest sequence number not yet written or failed. */
+  #lowWater(): number {
+    let low = this.#buffer.length > 0 ? this.#bufferFirstSeq : this.#seq;
+    const head = this.#sealed[0];
+    if (head !== undefined && head.firstSeq < low) low = head.firstSeq;
+    for (const batch of this.#active) if (batch.firstSeq < low) low = batch.firstSeq;
+    return low;
+  }
+
+  #notifyFlushes(): void {
+    if (this.#flushWaiters.length === 0) return;
+    const low = this.#lowWater();
+    const waiters = this.#flushWaiters;
+    let i = 0;
+    while (i < waiters.length && (waiters[i] as { target: number }).target <= low) i++;
+    if (i === 0) return;
+    const ready = waiters.splice(0, i);
+    for (const w of ready) w.resolve();
+  }
+
+  #checkIdle(): void {
+    if (this.#closeResolve === undefined) return;
+    if (this.#pending === 0 && this.#waiters.size === 0 && this.#active.size === 0) {
+      const resolve = this.#closeResolve;
+      this.#closeResolve = undefined;
+      resolve();
+    }
+  }
+}
+
+function noop(): void {}
+
+/** Rejects with `signal.reason` when it aborts first; unlinks the listener when `promise` settles. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const listener = linkSignal(signal, () => reject(signal.reason as Error));
+    promise.then(
+      (value) => {
+        unlinkSignal(signal, listener);
+        resolve(value);
+      },
+      (error: unknown) => {
+        unlinkSignal(signal, listener);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,19 @@
+/**
+ * The part of a cache a {@link Loader} uses: a synchronous subset of `Map`. `sluice/cache`'s
+ * `Cache`, `lru-cache`'s `LRUCache` and a plain `Map` (unbounded: spell it out on purpose) all
+ * fit.
+ *
+ * @example
+ * ```ts
+ * import { Cache } from 'sluice/cache';
+ * import { Loader, type CacheLike } from 'sluice/batch';
+ * const cache: CacheLike<number, Promise<User>> = new Cache({ maxSize: 5_000, ttl: 60_000 });
+ * const users = new Loader<number, User>(fetchUsers, { cache });
+ * ```
+ */
+export interface CacheLike<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): unknown;
+  delete(key: K): unknown;
+  clear(): unknown;
+}

@@ -1,0 +1,675 @@
+import { Cache } from '../cache/index.js';
+import { BatchResultError, ClosedError, QueueFullError } from '../errors.js';
+import { channels } from '../internal/channels.js';
+import { monotonicClock, type Clock } from '../internal/clock.js';
+import { Deque } from '../internal/deque.js';
+import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import * as v from '../internal/validate.js';
+import type { Outcome } from '../limit/settle.js';
+import type { CacheLike } from './cache-like.js';
+
+/** What a batch function may return: values aligned with the keys, or a `Map` keyed by them. */
+export type BatchResult<K, V> = ReadonlyArray<V | Error> | ReadonlyMap<K, V | Error>;
+
+/** Context passed to a batch function. */
+export interface BatchContext {
+  /** Aborts when every load waiting on this batch has aborted (see {@link LoaderLoadOptions.signal}). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Loads many keys in one call. Return an array aligned with `keys` (an `Error` at a position
+ * rejects only that key) or a `Map` from key to value (a key missing from the map rejects with
+ * `BatchResultError`). An array of the wrong length, a throw or a rejection fails every key.
+ */
+export type BatchFn<K, V> = (
+  keys: readonly K[],
+  context: BatchContext,
+) => BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
+
+/** Options of {@link Loader}. */
+export interface LoaderOptions<K, V, C = K> {
+  /**
+   * Most keys sent to one call of the batch function; a full batch is dispatched at once and
+   * later keys start a new one.
+   * @default 1000
+   */
+  readonly maxBatch?: number;
+  /**
+   * Most batch-function calls in flight at once. Further batches wait, FIFO, until one settles.
+   * @default Infinity
+   */
+  readonly maxConcurrentBatches?: number;
+  /**
+   * Bound on keys waiting undispatched while `maxConcurrentBatches` is finite; a load that
+   * would exceed it rejects with `QueueFullError` (`SLUICE_QUEUE_FULL`). Ignored when
+   * `maxConcurrentBatches` is `Infinity` (batches then never wait beyond the current tick).
+   * @default 10_000
+   */
+  readonly maxQueue?: number;
+  /**
+   * When a batch is dispatched. `'microtask'`: once the current tick's promise jobs have run
+   * (DataLoader's schedule), so loads issued across `await`s of already-resolved promises
+   * still share a batch. `{ waitMs }`: a window of `waitMs` after the batch's first key (one
+   * timer per batch; kept referenced because callers are awaiting it). A full batch never waits.
+   * @default 'microtask'
+   */
+  readonly schedule?: 'microtask' | { readonly waitMs: number };
+  /**
+   * Per-key entries, keyed by `cacheKey(key)`: a key's entry is stored when its load joins a
+   * batch, so later loads share it while in flight, and keep it once fulfilled; a rejected key's
+   * entry is removed (errors are never cached). `true`: a bounded `sluice/cache` `Cache` of
+   * `cacheSize` entries (and `cacheTtl`). `false`: no cache; duplicate keys within one batch
+   * are still sent once, but a key in flight is not shared with a later batch. Or any
+   * {@link CacheLike} (it holds opaque {@link LoaderEntry} objects).
+   * Cost: one cache `get` per load, one `set` per key sent.
+   * @default true
+   */
+  readonly cache?: boolean | CacheLike<C, LoaderEntry<V>>;
+  /**
+   * Entries of the default cache (`cache: true`). Each holds a settled promise and its value.
+   * @default 10_000
+   */
+  readonly cacheSize?: number;
+  /**
+   * Time to live of the default cache's entries, in ms.
+   * @default Infinity (entries leave only by eviction or `clear`)
+   */
+  readonly cacheTtl?: number;
+  /**
+   * Maps a key to its cache and deduplication identity, e.g. `(k) => k.id` for object keys.
+   * Cost: one call per load.
+   * @default the key itself
+   */
+  readonly cacheKey?: (key: K) => C;
+  /**
+   * Time source for `stats.batchMs`, in ms. Read twice per batch.
+   * @default monotonic `performance.now()`
+   */
+  readonly clock?: Clock;
+}
+
+/** What a {@link Loader} keeps in its cache per key: opaque, but its `promise` may be read. */
+export interface LoaderEntry<V> {
+  /** The key's load: pending while its batch is in flight, fulfilled once cached for good. */
+  readonly promise: Promise<V>;
+}
+
+/** Per-call options of {@link Loader.load} and {@link Loader.loadMany}. */
+export interface LoaderLoadOptions {
+  /**
+   * Aborting rejects this load with `signal.reason` at once (other loads of the same key are
+   * unaffected). When every load waiting on a batch has aborted, the batch is dropped before
+   * dispatch, or its batch-function `signal` aborts if it is already in flight.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Counters and gauges of a {@link Loader}; reading them is free. */
+export interface LoaderStats {
+  /** Calls to `load` (including those made by `loadMany`). */
+  readonly loads: number;
+  /** Loads answered from the cache. */
+  readonly cacheHits: number;
+  /** Loads that joined a key already pending in a batch (not sent again). */
+  readonly dedups: number;
+  /** Batch-function calls made. */
+  readonly batches: number;
+  /** Keys sent to the batch function. */
+  readonly keys: number;
+  /** `keys / batches` (0 before the first batch). */
+  readonly meanBatchSize: number;
+  /** Batch-function calls that threw, rejected or returned a malformed result. */
+  readonly failedBatches: number;
+  /** Batches dropped or aborted because every waiting load aborted. */
+  readonly abortedBatches: number;
+  /** Loads whose signal aborted. */
+  readonly aborted: number;
+  /** Loads refused: `QueueFullError`, `ClosedError`. */
+  readonly rejected: number;
+  /** Batch-function calls in flight now. */
+  readonly inFlight: number;
+  /** Keys collected but not yet dispatched now. */
+  readonly queued: number;
+  /** Total time batch-function calls took, in ms. */
+  readonly batchMs: number;
+}
+
+type Resolve = (value: unknown) => void;
+
+const OPEN = 0;
+const SEALED = 1;
+const IN_FLIGHT = 2;
+const DONE = 3;
+
+/** One key of one batch: its promise, resolver and (while in flight) its batch. */
+class Entry<V, K, C> implements LoaderEntry<V> {
+  constructor(
+    readonly promise: Promise<V>,
+    public resolve: Resolve | undefined,
+    public batch: Batch<K, C, V> | undefined,
+  ) {}
+}
+
+/** One batch: parallel arrays of keys and their entries. */
+class Batch<K, C, V> {
+  readonly keys: K[] = [];
+  /** Cache keys, only when a `cacheKey` function is set (otherwise `keys`). */
+  readonly ckeys: C[] | undefined;
+  readonly entries: Entry<V, K, C>[] = [];
+  /** Loads still waiting on this batch (aborted ones leave). */
+  live = 0;
+  state = OPEN;
+  controller: AbortController | undefined = undefined;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  reason: unknown = undefined;
+  startedAt = 0;
+  /** Position of each entry's key in the deduplicated key list; only when there were duplicates. */
+  positions: number[] | undefined = undefined;
+
+  constructor(withCacheKeys: boolean) {
+    this.ckeys = withCacheKeys ? [] : undefined;
+  }
+}
+
+// A shared executor captures the resolver without allocating a closure per promise.
+let captured: Resolve | undefined;
+function capture(resolve: Resolve): void {
+  captured = resolve;
+}
+
+const resolved = Promise.resolve();
+const channel = channels('batch', ['dispatch', 'settle']);
+
+/**
+ * Coalesces individual `load(key)` calls made in the same tick into calls of a batch function,
+ * deduplicates keys and caches fulfilled results in a bounded cache: the N+1 query killer.
+ *
+ * - **Batching**: keys loaded in one tick (or one `waitMs` window) go to the batch function
+ *   together, each distinct key once, at most `maxBatch` per call; results map back by position
+ *   (or by key from a `Map`), so each load receives its own value or error.
+ * - **Caching**: each key's entry (its promise) goes into a bounded `Cache` (default 10 000
+ *   entries) when the key is first loaded, so a key in flight is shared by later loads while
+ *   the cache holds it; a rejected key's entry is removed (errors are never cached).
+ * - **Bound**: at most `maxConcurrentBatches` calls in flight; beyond, batches wait FIFO and at
+ *   most `maxQueue` keys wait (then `QueueFullError`).
+ * - **Cancellation**: a load's `signal` rejects that load with `signal.reason`; a batch every
+ *   load of which aborted is dropped, or aborted through the batch function's `signal`.
+ * - **Shutdown**: `close()` dispatches what is collected, refuses new loads with `ClosedError`
+ *   and resolves when no batch is in flight.
+ *
+ * @example
+ * ```ts
+ * import { Loader } from 'sluice/batch';
+ * const users = new Loader<number, User>(async (ids) => {
+ *   const { rows } = await db.query('SELECT * FROM users WHERE id = ANY($1)', [ids]);
+ *   return new Map(rows.map((u) => [u.id, u]));
+ * });
+ * const [a, b] = await Promise.all([users.load(1), users.load(2)]); // one query
+ * ```
+ */
+export class Loader<K, V, C = K> implements AsyncDisposable {
+  readonly #batchFn: BatchFn<K, V>;
+  readonly #maxBatch: number;
+  readonly #maxConcurrent: number;
+  readonly #maxQueue: number;
+  readonly #waitMs: number | undefined;
+  readonly #cache: CacheLike<C, Entry<V, K, C>> | undefined;
+  readonly #cacheKey: ((key: K) => C) | undefined;
+  readonly #clock: Clock;
+  readonly #waiting = new Deque<Batch<K, C, V>, undefined>(() => false);
+  #open: Batch<K, C, V> | undefined = undefined;
+  #inFlight = 0;
+  #queued = 0;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  #loads = 0;
+  #cacheHits = 0;
+  #dedups = 0;
+  #batches = 0;
+  #keys = 0;
+  #failedBatches = 0;
+  #abortedBatches = 0;
+  #aborted = 0;
+  #rejected = 0;
+  #batchMs = 0;
+
+  constructor(batchFn: BatchFn<K, V>, options: LoaderOptions<K, V, C> = {}) {
+    v.isFunction('batchFn', batchFn);
+    v.options('options', options);
+    this.#batchFn = batchFn;
+    this.#maxBatch = v.positiveInteger('maxBatch', options.maxBatch ?? 1000, true);
+    this.#maxConcurrent = v.positiveInteger(
+      'maxConcurrentBatches',
+      options.maxConcurrentBatches ?? Infinity,
+      true,
+    );
+    this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
+    const schedule: unknown = options.schedule ?? 'microtask';
+    if (schedule === 'microtask') this.#waitMs = undefined;
+    else if (typeof schedule === 'object' && schedule !== null && 'waitMs' in schedule) {
+      this.#waitMs = v.nonNegativeNumber('schedule.waitMs', schedule.waitMs);
+    } else {
+      throw new TypeError(
+        `Expected \`schedule\` to be 'microtask' or { waitMs }, got ${v.describe(schedule)}`,
+      );
+    }
+    v.optionalFunction('cacheKey', options.cacheKey);
+    this.#cacheKey = options.cacheKey;
+    const cache: unknown = options.cache ?? true;
+    const cacheSize = v.positiveInteger('cacheSize', options.cacheSize ?? 10_000, true);
+    const cacheTtl = v.positiveNumber('cacheTtl', options.cacheTtl ?? Infinity, true);
+    if (cache === true) {
+      this.#cache = new Cache<C, Entry<V, K, C>>(
+        cacheTtl === Infinity ? { maxSize: cacheSize } : { maxSize: cacheSize, ttl: cacheTtl },
+      );
+    } else if (cache === false) {
+      this.#cache = undefined;
+    } else if (isCacheLike(cache)) {
+      this.#cache = cache as CacheLike<C, Entry<V, K, C>>;
+    } else {
+      throw new TypeError(
+        `Expected \`cache\` to be a boolean or an object with get, set, delete and clear, got ${v.describe(cache)}`,
+      );
+    }
+    const clock: { readonly now?: unknown } | undefined = options.clock;
+    if (clock !== undefined) v.isFunction('clock.now', clock.now);
+    this.#clock = options.clock ?? monotonicClock;
+  }
+
+  get stats(): LoaderStats {
+    return {
+      loads: this.#loads,
+      cacheHits: this.#cacheHits,
+      dedups: this.#dedups,
+      batches: this.#batches,
+      keys: this.#keys,
+      meanBatchSize: this.#batches === 0 ? 0 : this.#keys / this.#batches,
+      failedBatches: this.#failedBatches,
+      abortedBatches: this.#abortedBatches,
+      aborted: this.#aborted,
+      rejected: this.#rejected,
+      inFlight: this.#inFlight,
+      queued: this.#queued,
+      batchMs: this.#batchMs,
+    };
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Loads one key: from the cache, from a batch already carrying it, or in the next batch.
+   * Rejects with the key's error, the batch's error, `BatchResultError`, `QueueFullError`,
+   * `ClosedError` or `signal.reason`.
+   */
+  load(key: K, options?: LoaderLoadOptions): Promise<V> {
+    this.#loads++;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      v.options('options', options);
+      signal = options.signal;
+      if (signal !== undefined) {
+        v.abortSignal('signal', signal);
+        if (signal.aborted) {
+          this.#aborted++;
+          return Promise.reject(signal.reason as Error);
+        }
+      }
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Loader is closed'));
+    }
+    const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
+    const cache = this.#cache;
+    let batch: Batch<K, C, V> | undefined;
+    let promise: Promise<V>;
+    const hit = cache === undefined ? undefined : cache.get(ck);
+    if (hit !== undefined) {
+      batch = hit.batch;
+      if (batch === undefined) {
+        this.#cacheHits++;
+        return hit.promise;
+      }
+      // In flight (or collected): share it.
+      this.#dedups++;
+      promise = hit.promise;
+    } else {
+      if (this.#maxConcurrent !== Infinity && this.#queued >= this.#maxQueue) {
+        this.#rejected++;
+        return Promise.reject(
+          new QueueFullError(
+            `Loader queue is full (maxQueue: ${this.#maxQueue} keys waiting for a batch slot)`,
+          ),
+        );
+      }
+      batch = this.#open ?? this.#openBatch();
+      promise = new Promise<V>(capture as (resolve: (value: V) => void) => void);
+      const entry = new Entry<V, K, C>(promise, captured, batch);
+      const keys = batch.keys;
+      keys.push(key);
+      batch.ckeys?.push(ck);
+      batch.entries.push(entry);
+      cache?.set(ck, entry);
+      this.#queued++;
+      if (keys.length >= this.#maxBatch) this.#seal(batch);
+    }
+    batch.live++;
+    if (signal === undefined) return promise;
+    return this.#withSignal(batch, promise, signal) as Promise<V>;
+  }
+
+  /**
+   * Loads many keys (batched like `load`) and reports each outcome in input order; never
+   * rejects because one key failed.
+   */
+  loadMany(keys: Iterable<K>, options?: LoaderLoadOptions): Promise<Outcome<V>[]> {
+    if (keys === null || typeof (keys as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
+      return Promise.reject(new TypeError(`Expected \`keys\` to be an iterable, got ${v.describe(keys)}`));
+    }
+    const loads: Promise<Outcome<V>>[] = [];
+    for (const key of keys) loads.push(this.load(key, options).then(fulfilled, rejected));
+    return Promise.all(loads);
+  }
+
+  /**
+   * Puts a value in the cache unless the key is already cached; returns `this`. No effect
+   * without a cache.
+   */
+  prime(key: K, value: V): this {
+    const cache = this.#cache;
+    if (cache === undefined) return this;
+    const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
+    if (cache.get(ck) === undefined)
+      cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined, undefined));
+    return this;
+  }
+
+  /**
+   * Forgets a key: removes it from the cache, so the next load fetches it again (a batch
+   * already in flight still answers the loads that joined it, but is not cached). Returns
+   * `this`.
+   */
+  clear(key: K): this {
+    const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
+    this.#cache?.delete(ck);
+    return this;
+  }
+
+  /** Empties the cache, as `clear` does for one key. Returns `this`. */
+  clearAll(): this {
+    this.#cache?.clear();
+    return this;
+  }
+
+  /**
+   * Stops intake: later loads reject with `ClosedError`. Keys already collected are
+   * dispatched now; resolves once no batch is waiting or in flight. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    const open = this.#open;
+    if (open !== undefined) this.#seal(open);
+    if (this.#queued === 0 && this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #openBatch(): Batch<K, C, V> {
+    const batch = new Batch<K, C, V>(this.#cacheKey !== undefined);
+    this.#open = batch;
+    if (this.#waitMs === undefined) this.#scheduleSoon(batch);
+    else batch.timer = setTimeout(() => this.#dispatch(batch), this.#waitMs);
+    return batch;
+  }
+
+  #scheduleSoon(batch: Batch<K, C, V>): void {
+    // After the promise jobs of this tick, then after the ticks they queue: DataLoader's timing.
+    void resolved.then(() => process.nextTick(() => this.#dispatch(batch)));
+  }
+
+  /** The batch takes no more keys; in `waitMs` mode it no longer waits for its window. */
+  #seal(batch: Batch<K, C, V>): void {
+    if (this.#open === batch) this.#open = undefined;
+    if (batch.timer !== undefined) {
+      clearTimeout(batch.timer);
+      batch.timer = undefined;
+      this.#scheduleSoon(batch);
+    }
+  }
+
+  #dispatch(batch: Batch<K, C, V>): void {
+    if (batch.state !== OPEN) return;
+    if (this.#open === batch) this.#open = undefined;
+    batch.timer = undefined;
+    batch.state = SEALED;
+    if (this.#inFlight < this.#maxConcurrent) this.#run(batch);
+    else this.#waiting.push(batch, undefined, 0);
+  }
+
+  #run(batch: Batch<K, C, V>): void {
+    const keys = batch.keys;
+    const n = keys.length;
+    this.#queued -= n;
+    if (batch.live === 0) {
+      // Every load waiting on this batch aborted: nobody wants it, do not call the batch function.
+      this.#abortedBatches++;
+      batch.state = DONE;
+      this.#finish(batch, undefined, batch.reason, false);
+      this.#afterBatch();
+      return;
+    }
+    batch.state = IN_FLIGHT;
+    this.#inFlight++;
+    this.#batches++;
+    const sent = n > 1 ? dedupe(batch) : keys;
+    this.#keys += sent.length;
+    this.#dedups += n - sent.length;
+    const controller = new AbortController();
+    batch.controller = controller;
+    batch.startedAt = this.#clock.now();
+    if (channel.dispatch.hasSubscribers) channel.dispatch.publish({ loader: this, size: sent.length });
+    let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
+    try {
+      result = this.#batchFn(sent, { signal: controller.signal });
+    } catch (error) {
+      this.#settle(batch, undefined, error, false);
+      return;
+    }
+    if (isThenable(result)) {
+      void Promise.resolve(result).then(
+        (value) => this.#settle(batch, value, undefined, true),
+        (error: unknown) => this.#settle(batch, undefined, error, false),
+      );
+    } else {
+      this.#settle(batch, result, undefined, true);
+    }
+  }
+
+  #settle(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
+    batch.state = DONE;
+    batch.controller = undefined;
+    this.#inFlight--;
+    this.#batchMs += this.#clock.now() - batch.startedAt;
+    const positions = batch.positions;
+    const n = positions === undefined ? batch.keys.length : uniqueCount(positions);
+    if (ok) {
+      if (Array.isArray(result)) {
+        if (result.length !== n) {
+          ok = false;
+          error = new BatchResultError(
+            `The batch function returned ${result.length} values for ${n} keys; return one value (or Error) per key, in key order, or a Map`,
+          );
+        }
+      } else if (!(result instanceof Map)) {
+        ok = false;
+        error = new BatchResultError(
+          `Expected the batch function to return an array aligned with the keys or a Map, got ${v.describe(result)}`,
+        );
+      }
+    }
+    if (!ok) this.#failedBatches++;
+    this.#finish(batch, ok ? result : undefined, error, ok);
+    if (channel.settle.hasSubscribers) channel.settle.publish({ loader: this, size: n, ok, error });
+    this.#afterBatch();
+  }
+
+  /** Settles every entry of a batch; rejected keys leave the cache. */
+  #finish(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
+    const { keys, entries, positions } = batch;
+    const ckeys = batch.ckeys ?? (keys as unknown as C[]);
+    const cache = this.#cache;
+    const byKey = ok && !Array.isArray(result) ? (result as ReadonlyMap<K, V | Error>) : undefined;
+    const byPosition = ok && byKey === undefined ? (result as ReadonlyArray<V | Error>) : undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as Entry<V, K, C>;
+      const resolve = entry.resolve as Resolve;
+      entry.resolve = undefined;
+      entry.batch = undefined;
+      let value: V | Error | undefined;
+      if (!ok) value = error as Error;
+      else if (byPosition !== undefined)
+        value = byPosition[positions === undefined ? i : (positions[i] as number)];
+      else {
+        const key = keys[i] as K;
+        const map = byKey as ReadonlyMap<K, V | Error>;
+        value = map.get(key);
+        if (value === undefined && !map.has(key)) {
+          value = new BatchResultError(`The batch function's Map has no entry for key ${v.describe(key)}`);
+        }
+      }
+      if (!ok || value instanceof Error) {
+        const reason: unknown = value;
+        resolve(Promise.reject(reason));
+        if (cache !== undefined) {
+          const ck = ckeys[i] as C;
+          if (cache.get(ck) === entry) cache.delete(ck);
+        }
+      } else {
+        resolve(value);
+      }
+    }
+    // Drop references so a settled batch held by a slow caller pins nothing.
+    entries.length = 0;
+  }
+
+  #afterBatch(): void {
+    while (this.#inFlight < this.#maxConcurrent && this.#waiting.size > 0) {
+      this.#run(this.#waiting.shift() as Batch<K, C, V>);
+    }
+    if (this.#queued === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
+  #withSignal(batch: Batch<K, C, V>, shared: Promise<unknown>, signal: AbortSignal): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const listener = linkSignal(signal, () => {
+        if (done) return;
+        done = true;
+        this.#aborted++;
+        reject(signal.reason as Error);
+        if (--batch.live === 0) this.#abandon(batch, signal.reason);
+      });
+      shared.then(
+        (value) => {
+          if (done) return;
+          done = true;
+          unlinkSignal(signal, listener);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (done) return;
+          done = true;
+          unlinkSignal(signal, listener);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Every load waiting on `batch` aborted. */
+  #abandon(batch: Batch<K, C, V>, reason: unknown): void {
+    batch.reason = reason;
+    if (batch.state !== IN_FLIGHT) return; // not dispatched yet: `#run` drops it if still unwanted
+    this.#abortedBatches++;
+    // Later loads of these keys must not join an aborted call.
+    const cache = this.#cache;
+    if (cache !== undefined) {
+      const ckeys = batch.ckeys ?? (batch.keys as unknown as C[]);
+      const entries = batch.entries;
+      for (let i = 0; i < entries.length; i++) {
+        const ck = ckeys[i] as C;
+        if (cache.get(ck) === entries[i]) cache.delete(ck);
+      }
+    }
+    batch.controller?.abort(reason);
+  }
+}
+
+/**
+ * The keys to send, each once. Without duplicates (the common case: the cache already shares
+ * pending keys) this is one `Set` built natively and the batch's own array; with them, the
+ * unique keys plus each entry's position among them.
+ */
+function dedupe<K, C, V>(batch: Batch<K, C, V>): readonly K[] {
+  const keys = batch.keys;
+  const ckeys = batch.ckeys ?? (keys as unknown as C[]);
+  if (new Set(ckeys).size === keys.length) return keys;
+  const index = new Map<C, number>();
+  const unique: K[] = [];
+  const positions = new Array<number>(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const ck = ckeys[i] as C;
+    let at = index.get(ck);
+    if (at === undefined) {
+      at = unique.length;
+      index.set(ck, at);
+      unique.push(keys[i] as K);
+    }
+    positions[i] = at;
+  }
+  batch.positions = positions;
+  return unique;
+}
+
+function uniqueCount(positions: readonly number[]): number {
+  let max = -1;
+  for (const p of positions) if (p > max) max = p;
+  return max + 1;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function isCacheLike(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  return (
+    typeof c['get'] === 'function' &&
+    typeof c['set'] === 'function' &&
+    typeof c['delete'] === 'function' &&
+    typeof c['clear'] === 'function'
+  );
+}
+
+function fulfilled<V>(value: V): Outcome<V> {
+  return { ok: true, value };
+}
+
+function rejected(error: unknown): Outcome<never> {
+  return { ok: false, error };
+}

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { BatchWriter, Loader } from '../../src/batch/index.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const skip = gc === undefined ? 'needs --expose-gc (npm test passes it)' : false;
+
+async function settleHeap(): Promise<number> {
+  for (let i = 0; i < 4; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    gc!();
+  }
+  return process.memoryUsage().heapUsed;
+}
+
+it('BatchWriter: 100k adds aborted while waiting for room leave no trace', { skip }, async () => {
+  let release!: () => void;
+  const stuck = new Promise<void>((resolve) => (release = resolve));
+  const writer = new BatchWriter<number>(() => stuck, { maxItems: 1, maxPending: 1 });
+  await writer.add(0); // fills the writer: every later add waits
+  const longLived = new AbortController();
+  const baseline = await settleHeap();
+  for (let round = 0; round < 10; round++) {
+    const controllers: AbortController[] = [];
+    const waits: Promise<unknown>[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const controller = new AbortController();
+      controllers.push(controller);
+      const signal = AbortSignal.any([controller.signal, longLived.signal]);
+      waits.push(writer.add(i, { signal }).catch(() => undefined));
+    }
+    assert.equal(writer.stats.waiting, 10_000);
+    for (const c of controllers) c.abort(new Error('gone'));
+    await Promise.all(waits);
+    assert.equal(writer.stats.waiting, 0);
+  }
+  const grown = (await settleHeap()) - baseline;
+  assert.ok(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes after 100k aborted adds`);
+  assert.equal(writer.stats.aborted, 100_000);
+  assert.equal(writer.stats.items, 1, 'no aborted add was enqueued');
+  release();
+  await writer.close();
+  assert.equal(writer.stats.written, 1);
+});
+
+it('Loader: 100k aborted loads leave no batch, cache entry or listener behind', { skip }, async () => {
+  let calls = 0;
+  const loader = new Loader<number, number>(async (keys) => {
+    calls++;
+    return [...keys];
+  });
+  const longLived = new AbortController();
+  const baseline = await settleHeap();
+  for (let round = 0; round < 10; round++) {
+    const controller = new AbortController();
+    const signal = AbortSignal.any([controller.signal, longLived.signal]);
+    const loads: Promise<unknown>[] = [];
+    for (let i = 0; i < 10_000; i++)
+      loads.push(loader.load(round * 10_000 + i, { signal }).catch(() => undefined));
+    controller.abort(new Error('gone'));
+    await Promise.all(loads);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const grown = (await settleHeap()) - baseline;
+  assert.ok(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes after 100k aborted loads`);
+  assert.equal(calls, 0, 'no batch of aborted loads was sent');
+  assert.equal(loader.stats.aborted, 100_000);
+  assert.equal(loader.stats.queued, 0);
+  assert.equal(await loader.load(5), 5, 'aborted keys are not stuck in the cache');
+});
