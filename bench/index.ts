@@ -25,7 +25,7 @@ async function main(): Promise<number> {
   const modules = readdirSync(dir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
     .map((f) => basename(f, '.ts'))
-    .filter((m) => !NOT_MODULES.has(m))
+    .filter((m) => !NOT_MODULES.has(m) && !m.includes('-')) // `<module>-*.ts` are a module's helpers
     .sort();
 
   let json = false;
