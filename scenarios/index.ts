@@ -1,79 +1,329 @@
 // `npm start [-- --list | --json | <name-or-seed...>]`: replays every scenario, naive vs sluice.
+// Scenarios are discovered: every `scenarios/<seed>-<topic>.ts` whose default export is a
+// `Scenario` or an array of them (see harness/types.ts). Progress goes to stderr (live on a TTY,
+// plain lines otherwise); the table, or one JSON line per scenario, goes to stdout.
 import { readdirSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { Scenario, ScenarioResult } from './harness/types.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { round } from './harness/stats.js';
+import type { Measures, Scenario, ScenarioResult } from './harness/types.js';
 
 const dir = dirname(fileURLToPath(import.meta.url));
+const FILE = /^\d{3}-[\w.-]+\.ts$/;
+/** A scenario that runs longer than this fails (its signal is aborted) and the run goes on. */
+const TIME_LIMIT_MS = 60_000;
 
-export async function loadScenarios(): Promise<Scenario[]> {
-  const files = readdirSync(dir)
-    .filter((f) => /^\d{3}-.+\.ts$/.test(f))
+function isScenario(x: unknown): x is Scenario {
+  const s = x as Partial<Scenario> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.seed === 'string' &&
+    /^\d{3}$/.test(s.seed) &&
+    typeof s.name === 'string' &&
+    s.name.length > 0 &&
+    typeof s.workload === 'string' &&
+    typeof s.run === 'function'
+  );
+}
+
+/** Imports every `scenarios/<seed>-*.ts`, in file order; throws on a file that exports no scenario. */
+export async function loadScenarios(from = dir): Promise<Scenario[]> {
+  const files = readdirSync(from)
+    .filter((f) => FILE.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
     .sort();
   const out: Scenario[] = [];
+  const names = new Set<string>();
   for (const file of files) {
-    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { default: Scenario | Scenario[] };
-    out.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
+    const mod = (await import(pathToFileURL(join(from, file)).href)) as { default?: unknown };
+    const list: unknown[] = Array.isArray(mod.default) ? mod.default : [mod.default];
+    for (const s of list) {
+      if (!isScenario(s)) {
+        throw new TypeError(
+          `${file}: export default a Scenario ({ seed: '000', name, workload, run }) or an array of them`,
+        );
+      }
+      if (names.has(s.name)) throw new Error(`${file}: duplicate scenario name ${s.name}`);
+      names.add(s.name);
+      out.push(s);
+    }
   }
   return out;
 }
 
-const fmt = (r: Record<string, number | string>): string =>
-  Object.entries(r)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
+/** Keeps the scenarios matching any filter: a seed (`004`), a name, or part of one. */
+export function selectScenarios(
+  all: readonly Scenario[],
+  filters: readonly string[],
+): { selected: Scenario[]; unmatched: string[] } {
+  if (filters.length === 0) return { selected: [...all], unmatched: [] };
+  const matches = (s: Scenario, f: string): boolean =>
+    s.seed === f || s.name === f || s.name.includes(f) || `${s.seed}-${s.name}`.includes(f);
+  return {
+    selected: all.filter((s) => filters.some((f) => matches(s, f))),
+    unmatched: filters.filter((f) => !all.some((s) => matches(s, f))),
+  };
+}
 
-async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  const json = args.includes('--json');
-  const names = args.filter((a) => !a.startsWith('--'));
-  let scenarios = await loadScenarios();
-  if (args.includes('--list')) {
-    for (const s of scenarios) console.log(`${s.seed}  ${s.name.padEnd(28)} ${s.workload}`);
+/** Where output goes (the test passes buffers). */
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly columns: number;
+}
+
+export interface Row {
+  readonly scenario: Scenario;
+  readonly result: ScenarioResult;
+  readonly ms: number;
+  readonly error?: string;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Live status line on a TTY, plain lines otherwise; silent in JSON mode unless on a TTY. */
+class Progress {
+  readonly #err: Io['err'];
+  readonly #tty: boolean;
+  readonly #plain: boolean;
+  readonly #total: number;
+  #line = '';
+  #lastDraw = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #frame = 0;
+  #start = 0;
+  #head = '';
+
+  constructor(io: Io, total: number, json: boolean) {
+    this.#err = io.err;
+    this.#tty = io.err.isTTY === true;
+    this.#plain = !this.#tty && !json;
+    this.#total = total;
+  }
+
+  begin(i: number, s: Scenario): void {
+    this.#head = `[${i + 1}/${this.#total}] ${s.seed} ${s.name}`;
+    this.#start = performance.now();
+    if (this.#plain) this.#err.write(`${this.#head} — ${s.workload}\n`);
+    if (!this.#tty) return;
+    this.#line = '';
+    this.#draw(true);
+    this.#timer = setInterval(() => this.#draw(true), 100).unref();
+  }
+
+  update(done: number, total: number, note?: string): void {
+    if (!this.#tty) return;
+    const pct = total > 0 ? Math.min(100, Math.floor((100 * done) / total)) : 0;
+    const width = 20;
+    const bar = '█'.repeat(Math.round((pct / 100) * width)).padEnd(width, '░');
+    this.#line = `${note === undefined ? '' : `${note} `}${bar} ${done}/${total}`;
+    this.#draw(false);
+  }
+
+  #draw(force: boolean): void {
+    const now = performance.now();
+    if (!force && now - this.#lastDraw < 50) return;
+    this.#lastDraw = now;
+    const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[this.#frame++ % 10] ?? '*';
+    const secs = ((now - this.#start) / 1000).toFixed(1);
+    const text = `${spin} ${this.#head}  ${this.#line}  ${secs}s`;
+    const cols = Math.max(20, (this.#err.columns || 80) - 1);
+    this.#err.write(`\r\x1b[K${text.slice(0, cols)}`);
+  }
+
+  end(s: Scenario, row: Row): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const mark = row.result.ok ? 'ok' : 'FAIL';
+    const secs = (row.ms / 1000).toFixed(2);
+    if (this.#tty) {
+      const sym = row.result.ok ? '\x1b[32m✔\x1b[0m' : '\x1b[31m✘\x1b[0m';
+      this.#err.write(`\r\x1b[K${sym} ${this.#head}  ${secs}s — ${s.workload}\n`);
+    } else if (this.#plain) {
+      this.#err.write(`  ${mark} in ${secs}s${row.error === undefined ? '' : `: ${row.error}`}\n`);
+    }
+  }
+}
+
+async function runOne(s: Scenario, progress: Progress): Promise<{ result: ScenarioResult; error?: string }> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`did not finish within ${TIME_LIMIT_MS / 1000} s`);
+      controller.abort(error);
+      reject(error);
+    }, TIME_LIMIT_MS);
+  });
+  try {
+    const ctx = {
+      signal: controller.signal,
+      progress: (done: number, total: number, note?: string) => progress.update(done, total, note),
+    };
+    const result = await Promise.race([s.run(ctx), overrun]);
+    return { result };
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return {
+      result: { naive: {}, sluice: {}, ratio: 0, invariant: `threw ${message}`, ok: false },
+      error: message,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `{ ms: 131.2, maxInFlight: 3 }` → `131.2 ms, maxInFlight 3`. */
+export function formatMeasures(m: Measures): string {
+  return Object.entries(m)
+    .map(([k, v]) => {
+      // No-break spaces inside an item, so the table wraps between items only.
+      if (k === 'ms') return `${v}\u00a0ms`;
+      if (k.endsWith('Ms') && typeof v === 'number') return `${k.slice(0, -2)}\u00a0${v}\u00a0ms`;
+      return `${k}\u00a0${v}`;
+    })
+    .join(', ');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line.length > 0 && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = '';
+    }
+    line = line.length === 0 ? word : `${line} ${word}`;
+    while (line.length > width) {
+      lines.push(line.slice(0, width));
+      line = line.slice(width);
+    }
+  }
+  if (line.length > 0 || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+/** Renders rows as an aligned table that wraps its wide cells to `columns`. */
+export function renderTable(rows: readonly Row[], columns: number): string {
+  const header = ['seed', 'scenario', 'naive', 'sluice', 'ratio', 'invariant', 'ok'];
+  const cells = rows.map((r) => [
+    r.scenario.seed,
+    r.scenario.name,
+    formatMeasures(r.result.naive),
+    formatMeasures(r.result.sluice),
+    `${r.result.ratio}×`,
+    r.result.invariant,
+    r.result.ok ? 'ok' : 'FAIL',
+  ]);
+  const natural = header.map((h, c) => Math.max(h.length, ...cells.map((row) => (row[c] ?? '').length)));
+  // seed, scenario, ratio and ok keep their width; naive and sluice get up to a quarter of the
+  // rest each, and the invariant what is left.
+  const gap = 2;
+  const fixed = [0, 1, 4, 6].reduce((sum, c) => sum + (natural[c] ?? 0), 0) + gap * (header.length - 1);
+  const room = Math.max(72, columns - fixed);
+  const widths = [...natural];
+  for (const c of [2, 3]) widths[c] = Math.min(natural[c] ?? 0, Math.max(18, Math.floor(room / 4)));
+  widths[5] = Math.max(24, Math.min(natural[5] ?? 0, room - (widths[2] ?? 0) - (widths[3] ?? 0)));
+  const line = (row: readonly string[]): string => {
+    const wrapped = row.map((cell, c) => wrap(cell, widths[c] ?? cell.length));
+    const height = Math.max(...wrapped.map((w) => w.length));
+    const out: string[] = [];
+    for (let i = 0; i < height; i++) {
+      const parts = wrapped.map((w, c) => {
+        const text = w[i] ?? '';
+        return c === 4 ? text.padStart(widths[c] ?? 0) : text.padEnd(widths[c] ?? 0);
+      });
+      out.push(parts.join(' '.repeat(gap)).trimEnd());
+    }
+    return out.join('\n');
+  };
+  const rule = widths.map((w) => '─'.repeat(w)).join(' '.repeat(gap));
+  return [line(header), rule, ...cells.map(line)].join('\n');
+}
+
+const USAGE = `Usage: npm start [-- [--list] [--json] [<seed|name>...]]
+  (no arguments)   run every scenario and print a table
+  <seed|name>...   run the scenarios whose seed or name matches (e.g. 000, registration-race, race)
+  --list           list the scenarios and their workloads
+  --json           one JSON line per scenario on stdout
+Exits 1 if a scenario's invariant fails or a scenario throws, 2 on bad arguments.`;
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: readonly string[], io: Io, all?: readonly Scenario[]): Promise<number> {
+  const flags = argv.filter((a) => a.startsWith('-'));
+  const unknown = flags.filter((f) => !['--list', '--json', '--help', '-h'].includes(f));
+  if (unknown.length > 0) {
+    io.err.write(`Unknown option ${unknown.join(', ')}\n${USAGE}\n`);
+    return 2;
+  }
+  if (flags.includes('--help') || flags.includes('-h')) {
+    io.out(USAGE);
     return 0;
   }
-  if (names.length > 0) {
-    scenarios = scenarios.filter((s) => names.some((n) => s.name.includes(n) || s.seed === n));
-    if (scenarios.length === 0) {
-      console.error(`No scenario matches ${names.join(', ')}; see npm start -- --list`);
-      return 2;
+  const json = flags.includes('--json');
+  const scenarios = all ?? (await loadScenarios());
+  const { selected, unmatched } = selectScenarios(
+    scenarios,
+    argv.filter((a) => !a.startsWith('-')),
+  );
+  if (unmatched.length > 0) {
+    io.err.write(`No scenario matches ${unmatched.join(', ')}; see npm start -- --list\n`);
+    return 2;
+  }
+  if (flags.includes('--list')) {
+    const width = Math.max(...selected.map((s) => s.name.length));
+    for (const s of selected) {
+      io.out(
+        json
+          ? JSON.stringify({ seed: s.seed, scenario: s.name, workload: s.workload })
+          : `${s.seed}  ${s.name.padEnd(width)}  ${s.workload}`,
+      );
+    }
+    return 0;
+  }
+
+  const progress = new Progress(io, selected.length, json);
+  const rows: Row[] = [];
+  const started = performance.now();
+  for (const [i, s] of selected.entries()) {
+    progress.begin(i, s);
+    const t = performance.now();
+    const { result, error } = await runOne(s, progress);
+    const row: Row = {
+      scenario: s,
+      result,
+      ms: performance.now() - t,
+      ...(error === undefined ? {} : { error }),
+    };
+    rows.push(row);
+    progress.end(s, row);
+    if (json) {
+      const { naive, sluice, ratio, invariant, ok } = result;
+      io.out(JSON.stringify({ seed: s.seed, scenario: s.name, naive, sluice, ratio, invariant, ok }));
     }
   }
-  const tty = process.stderr.isTTY && !json;
-  let failed = 0;
-  const rows: { s: Scenario; r: ScenarioResult | undefined; error?: string }[] = [];
-  for (const [i, s] of scenarios.entries()) {
-    if (tty) process.stderr.write(`\r\x1b[K[${i + 1}/${scenarios.length}] ${s.seed} ${s.name} …`);
-    else if (!json) console.log(`[${i + 1}/${scenarios.length}] ${s.seed} ${s.name}: ${s.workload}`);
-    try {
-      const r = await s.run();
-      if (!r.ok) failed++;
-      rows.push({ s, r });
-      if (json) console.log(JSON.stringify({ seed: s.seed, scenario: s.name, ...r }));
-    } catch (error) {
-      failed++;
-      const message = error instanceof Error ? error.message : String(error);
-      rows.push({ s, r: undefined, error: message });
-      if (json) console.log(JSON.stringify({ seed: s.seed, scenario: s.name, ok: false, error: message }));
-    }
-  }
-  if (tty) process.stderr.write('\r\x1b[K');
+  const failed = rows.filter((r) => !r.result.ok);
   if (!json) {
-    for (const { s, r, error } of rows) {
-      console.log(`\n${r?.ok === true ? 'ok  ' : 'FAIL'} ${s.seed} ${s.name} — ${s.workload}`);
-      if (r === undefined) {
-        console.log(`     error:  ${error}`);
-        continue;
-      }
-      console.log(`     naive:  ${fmt(r.naive)}`);
-      console.log(`     sluice: ${fmt(r.sluice)}`);
-      console.log(`     ratio:  ${r.ratio}×   invariant: ${r.invariant}`);
-    }
-    console.log(`\n${rows.length - failed}/${rows.length} scenarios held their invariant`);
+    io.out('');
+    io.out(renderTable(rows, io.columns));
+    io.out('');
+    const secs = round((performance.now() - started) / 1000, 1);
+    io.out(
+      failed.length === 0
+        ? `${rows.length}/${rows.length} scenarios held their invariant (${secs} s)`
+        : `${failed.length} of ${plural(rows.length, 'scenario')} FAILED: ${failed.map((r) => r.scenario.name).join(', ')} (${secs} s)`,
+    );
   }
-  return failed === 0 ? 0 : 1;
+  return failed.length === 0 ? 0 : 1;
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  process.exitCode = await main();
+  const io: Io = {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: process.stderr,
+    columns: (process.stdout.isTTY && process.stdout.columns) || 160,
+  };
+  process.exitCode = await main(process.argv.slice(2), io);
+  // A scenario that overran may have left handles behind; everything else closes what it opened.
+  if (process.exitCode !== 0) setTimeout(() => process.exit(), 1000).unref();
 }

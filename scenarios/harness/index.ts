@@ -1,0 +1,5 @@
+export type { Measures, Scenario, ScenarioContext, ScenarioResult } from './types.js';
+export { LoopbackServer, type RouteOptions, type RouteRequest, type RouteStats } from './server.js';
+export { HttpClient, HttpError, type HttpResponse } from './client.js';
+export { LoopLagSampler, withLoopLag, type LoopLag } from './lag.js';
+export { Latencies, percentile, round, sleep, summarize, timed, type Summary } from './stats.js';
