@@ -3,7 +3,6 @@ import type { Clock } from '../internal/clock.js';
 import * as v from '../internal/validate.js';
 import { coarseClock } from './coarse-clock.js';
 import { Flight } from './flight.js';
-import { KeyIndex } from './key-index.js';
 import { LruPolicy } from './lru.js';
 import type {
   CacheOptions,
@@ -91,8 +90,11 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * call through the policy; `undefined` under another policy.
    */
   #meta: Uint8Array | undefined;
+  /** No `weigh` and no `onEvict`: `set` may take the `#storePlain` path. */
+  readonly #plain: boolean;
 
-  readonly #map = new KeyIndex<K>();
+  /** Key → slot. */
+  readonly #map = new Map<K, number>();
   /** Keys and values by slot; allocated at capacity (as lru-cache does), so never grown by V8. */
   #keys: (K | undefined)[];
   #values: (V | undefined)[];
@@ -139,6 +141,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#loader = o.loader;
     v.optionalFunction('onEvict', o.onEvict);
     this.#onEvict = o.onEvict;
+    this.#plain = o.weigh === undefined && o.onEvict === undefined && this.#ttl === Infinity;
     const clock: { readonly now?: unknown } | undefined = o.clock;
     if (clock !== undefined) v.isFunction('clock.now', clock.now);
     this.#clock = o.clock ?? coarseClock;
@@ -249,6 +252,15 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * value of `key` is removed).
    */
   set(key: K, value: V, options?: CacheSetOptions): this {
+    if (
+      options === undefined &&
+      this.#plain &&
+      this.#expires === undefined &&
+      !channel.evict.hasSubscribers
+    ) {
+      this.#storePlain(key, value);
+      return this;
+    }
     let ttl = this.#ttl;
     if (options !== undefined) {
       v.options('options', options);
@@ -280,7 +292,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const notify = this.#onEvict !== undefined || channel.evict.hasSubscribers;
     const keys = this.#keys;
     const values = this.#values;
-    const slots = notify ? Array.from(this.#map.entries(), ([, slot]) => slot) : [];
+    const slots = notify ? Array.from(this.#map.values()) : [];
     this.#map.clear();
     this.#keys = new Array<K | undefined>(this.#capacity);
     this.#values = new Array<V | undefined>(this.#capacity);
@@ -378,7 +390,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     return expired;
   }
 
-  /** Keys with a fresh value: string keys first (see `entries`), each in insertion order. */
+  /** Keys with a fresh value, in insertion order. */
   *keys(): IterableIterator<K> {
     for (const [key] of this.entries()) yield key;
   }
@@ -388,10 +400,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     for (const [, value] of this.entries()) yield value;
   }
 
-  /**
-   * `[key, value]` pairs with a fresh value; marks nothing. String keys come first (integer-like
-   * ones in numeric order, then the rest in insertion order), then other keys in insertion order.
-   */
+  /** `[key, value]` pairs with a fresh value, in insertion order; marks nothing. */
   *entries(): IterableIterator<[K, V]> {
     const now = this.#expires === undefined ? 0 : this.#clock.now();
     for (const [key, slot] of this.#map.entries()) {
@@ -417,6 +426,39 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#expirations++;
     this.#remove(slot, key, 'expired');
     return undefined;
+  }
+
+  /**
+   * `#store` for the common case, inlined by hand: no weights, no TTL, no `onEvict`, no channel
+   * subscriber, no load in flight nor remembered failure — nothing to notify or reconcile.
+   */
+  #storePlain(key: K, value: V): void {
+    const map = this.#map;
+    if (this.#flights.size > 0 || (this.#failures !== undefined && this.#failures.size > 0)) {
+      this.#flights.delete(key);
+      this.#failures?.delete(key);
+    }
+    const existing = map.get(key);
+    if (existing !== undefined) {
+      this.#values[existing] = value;
+      this.#policy.touch(existing);
+      return;
+    }
+    let slot: number;
+    if (map.size >= this.#maxSize) {
+      // Evict in place and reuse the victim's slot.
+      slot = this.#policy.victim();
+      const victim = this.#keys[slot] as K;
+      map.delete(victim);
+      this.#policy.remove(slot, victim, true);
+      this.#evictions++;
+    } else {
+      slot = this.#allocate();
+    }
+    map.set(key, slot);
+    this.#keys[slot] = key;
+    this.#values[slot] = value;
+    this.#policy.insert(slot, key);
   }
 
   #store(key: K, value: V, ttl: number): void {
@@ -453,7 +495,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
         }
       }
       const slot = this.#allocate();
-      this.#map.add(key, slot);
+      this.#map.set(key, slot);
       this.#keys[slot] = key;
       this.#values[slot] = value;
       if (this.#weights !== undefined) {

@@ -27,12 +27,14 @@ export function touchMeta(meta: Uint8Array, slot: number): void {
  *
  * One-hit wonders (a scan) pass through small without disturbing main: scan resistance. Both
  * queues are doubly linked lists through shared `Uint32Array`s (so `delete` and expiry unlink
- * in O(1)), plus one byte per slot.
+ * in O(1)), plus one byte of counter and four of key hash per slot.
  */
 export class S3FifoPolicy<K> implements Policy<K> {
   #next: Uint32Array;
   #prev: Uint32Array;
   #meta: Uint8Array;
+  /** Each entry's key hash, taken once on insert and used again if it becomes a ghost. */
+  #hashes: Uint32Array;
   #smallHead = NIL;
   #smallTail = NIL;
   #small = 0;
@@ -45,6 +47,7 @@ export class S3FifoPolicy<K> implements Policy<K> {
     this.#next = new Uint32Array(capacity);
     this.#prev = new Uint32Array(capacity);
     this.#meta = new Uint8Array(capacity);
+    this.#hashes = new Uint32Array(capacity);
   }
 
   /**
@@ -56,7 +59,9 @@ export class S3FifoPolicy<K> implements Policy<K> {
   }
 
   insert(slot: number, key: K): void {
-    if (this.#ghost.active && this.#ghost.take(hashKey(key))) {
+    const hash = hashKey(key);
+    this.#hashes[slot] = hash;
+    if (this.#ghost.active && this.#ghost.take(hash)) {
       this.#meta[slot] = MAIN;
       this.#appendMain(slot);
     } else {
@@ -69,12 +74,12 @@ export class S3FifoPolicy<K> implements Policy<K> {
     touchMeta(this.#meta, slot);
   }
 
-  remove(slot: number, key: K, evicted: boolean): void {
+  remove(slot: number, _key: K, evicted: boolean): void {
     if (((this.#meta[slot] as number) & MAIN) !== 0) {
       this.#unlinkMain(slot);
     } else {
       this.#unlinkSmall(slot);
-      if (evicted) this.#ghost.add(hashKey(key), Math.max(this.#main + this.#small, 1));
+      if (evicted) this.#ghost.add(this.#hashes[slot] as number, Math.max(this.#main + this.#small, 1));
     }
   }
 
@@ -115,6 +120,7 @@ export class S3FifoPolicy<K> implements Policy<K> {
     this.#next = grown(this.#next, capacity);
     this.#prev = grown(this.#prev, capacity);
     this.#meta = grown(this.#meta, capacity);
+    this.#hashes = grown(this.#hashes, capacity);
   }
 
   #appendSmall(slot: number): void {
