@@ -5,7 +5,13 @@
  * Without `--json` prints a table per group; with `--json` prints one JSON line per case on
  * stdout (progress goes to stderr), e.g.
  * `{"bench":"limit/run-200k-c16","impl":"sluice","opsPerSec":…,"heapBytes":null,…}`.
+ *
+ * Each module runs in its own child process when more than one is selected: a module's bench
+ * must not run on JIT feedback and a heap shaped by another module's (the batch bench builds
+ * number-keyed caches, which turned the cache bench's string-keyed hit path polymorphic and
+ * cost it ~2× in one shared process). Peers and sluice inside one module still share a process.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -66,13 +72,38 @@ async function main(): Promise<number> {
 
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  if (!json) {
+  const child = process.env['SLUICE_BENCH_CHILD'] === '1';
+  if (!json && !child) {
     out(`sluice bench: Node ${process.version}, ${process.platform}/${process.arch}, rounds alternate impls`);
   }
 
+  if (selected.length > 1) {
+    for (const mod of selected) {
+      const prefixes = wanted.get(mod) ?? [];
+      const flags = [
+        ...(json ? ['--json'] : []),
+        ...(rounds === undefined ? [] : ['--rounds', String(rounds)]),
+      ];
+      const { status, signal } = spawnSync(
+        process.execPath,
+        [
+          ...process.execArgv,
+          fileURLToPath(import.meta.url),
+          ...(prefixes.length > 0 ? prefixes : [mod]),
+          ...flags,
+        ],
+        { stdio: 'inherit', env: { ...process.env, SLUICE_BENCH_CHILD: '1' } },
+      );
+      if (status !== 0) throw new Error(`bench module ${mod} exited with ${signal ?? status}`);
+    }
+    return 0;
+  }
+
   for (const mod of selected) {
-    const exported = ((await import(pathToFileURL(`${dir}/${mod}.ts`).href)) as { default?: BenchModule })
-      .default;
+    const { default: exported, report } = (await import(pathToFileURL(`${dir}/${mod}.ts`).href)) as {
+      default?: BenchModule;
+      report?: { readonly name: string; run(): string };
+    };
     if (exported === undefined) throw new Error(`bench/${mod}.ts has no default export`);
     let groups: readonly Group[] = typeof exported === 'function' ? await exported() : exported;
     const prefixes = wanted.get(mod) ?? [];
@@ -81,6 +112,13 @@ async function main(): Promise<number> {
       const results = await runGroup(group, { rounds, log: json ? log : undefined });
       if (json) for (const r of results) out(JSON.stringify(r));
       else out(`\n${formatTable(results)}`);
+    }
+    // A module may add a non-timed table (the cache's hit ratios), printed after its groups.
+    if (report !== undefined && (prefixes.length === 0 || prefixes.some((p) => report.name.startsWith(p)))) {
+      const { name } = report;
+      const markdown = report.run();
+      if (json) out(JSON.stringify({ report: name, markdown }));
+      else out(`\n${name}\n\n${markdown}`);
     }
   }
   return 0;

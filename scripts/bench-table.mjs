@@ -37,6 +37,8 @@ const date = (file === undefined ? new Date() : statSync(file).mtime).toISOStrin
 
 /** @type {Map<string, {impl: string, opsPerSec: number, heapBytes: number | null}[]>} */
 const groups = new Map();
+/** @type {{report: string, markdown: string}[]} Non-timed tables a module adds (cache hit ratios). */
+const reports = [];
 for (const line of input.split('\n')) {
   const text = line.trim();
   if (!text.startsWith('{')) continue; // npm's banner, warnings
@@ -47,6 +49,10 @@ for (const line of input.split('\n')) {
     continue;
   }
   if (row.error !== undefined) fail(`the bench run failed (${row.error}); README left unchanged`);
+  if (typeof row.report === 'string' && typeof row.markdown === 'string') {
+    reports.push(row);
+    continue;
+  }
   if (typeof row.bench !== 'string' || typeof row.impl !== 'string' || typeof row.opsPerSec !== 'number') {
     continue;
   }
@@ -78,6 +84,7 @@ const table = [
     '"sluice vs impl": above 1× ops/s sluice is faster; below 1× heap sluice retains less.',
   '',
   ...lines,
+  ...reports.flatMap((r) => ['', `**${r.report}**`, '', r.markdown]),
 ].join('\n');
 
 if (!existsSync(readme)) {
