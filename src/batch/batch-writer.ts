@@ -42,6 +42,11 @@ export interface BatchRetryOptions {
    */
   readonly jitter?: 'full' | 'none';
   /**
+   * Source of the full jitter, uniform in `[0, 1)`; inject a seeded one for reproducible delays.
+   * @default Math.random
+   */
+  readonly random?: () => number;
+  /**
    * Whether an error is worth retrying; `false` reports the batch failed at once.
    * @default every error is retried
    */
@@ -193,6 +198,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   readonly #maxDelayMs: number;
   readonly #factor: number;
   readonly #jitter: boolean;
+  readonly #random: () => number;
   readonly #retryIf: ((error: unknown) => boolean) | undefined;
   readonly #onError: ((items: T[], error: unknown) => unknown) | undefined;
 
@@ -236,6 +242,8 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', r.maxDelayMs ?? 10_000);
     this.#factor = v.positiveNumber('retry.factor', r.factor ?? 2);
     this.#jitter = v.oneOf('retry.jitter', r.jitter ?? 'full', ['full', 'none']) === 'full';
+    v.optionalFunction('retry.random', r.random);
+    this.#random = r.random ?? Math.random;
     v.optionalFunction('retry.retryIf', r.retryIf);
     this.#retryIf = r.retryIf;
     v.optionalFunction('onError', options.onError);
@@ -502,7 +510,10 @@ export class BatchWriter<T> implements AsyncDisposable {
 
   #backoff(attempt: number): number {
     const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
-    return this.#jitter ? Math.random() * delay : delay;
+    if (!this.#jitter) return delay;
+    const u = this.#random();
+    // A source outside [0, 1) must not turn into a negative or unbounded delay.
+    return (u >= 0 && u < 1 ? u : 0.5) * delay;
   }
 
   #complete(batch: WriteBatch<T>, error: unknown, ok: boolean): void {

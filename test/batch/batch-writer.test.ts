@@ -215,6 +215,37 @@ describe('BatchWriter retry and errors', () => {
     }
   });
 
+  it('full jitter scales each delay by the injected random source', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const attempts: number[] = [];
+      const draws = [0.25, 0.5];
+      const writer = new BatchWriter<number>(
+        (_items, { attempt }) => {
+          attempts.push(attempt);
+          return attempt < 3 ? Promise.reject(new Error(`try ${attempt}`)) : Promise.resolve();
+        },
+        { maxItems: 1, retry: { attempts: 3, delayMs: 100, random: () => draws.shift() ?? 0 } },
+      );
+      const done = writer.addAndWait(1);
+      await tick();
+      mock.timers.tick(24); // first delay: 0.25 × 100
+      await tick();
+      assert.deepEqual(attempts, [1]);
+      mock.timers.tick(1);
+      await tick();
+      assert.deepEqual(attempts, [1, 2]);
+      mock.timers.tick(99); // second delay: 0.5 × 200
+      await tick();
+      assert.deepEqual(attempts, [1, 2]);
+      mock.timers.tick(1);
+      await done;
+      assert.deepEqual(attempts, [1, 2, 3]);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it('after the last try the batch goes to onError and stats.failedItems; retryIf can refuse', async () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     try {
