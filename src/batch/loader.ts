@@ -160,7 +160,10 @@ class Batch<K, C, V> {
   /** Loads still waiting on this batch (aborted ones leave). */
   live = 0;
   state = OPEN;
+  /** Created when the batch function first reads `context.signal` (most never do). */
   controller: AbortController | undefined = undefined;
+  /** Every load waiting on the batch aborted while it was in flight. */
+  abandoned = false;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   reason: unknown = undefined;
   startedAt = 0;
@@ -169,6 +172,24 @@ class Batch<K, C, V> {
 
   constructor(withCacheKeys: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
+  }
+}
+
+/** The batch function's context; its signal is allocated on first read. */
+class Context<K, C, V> implements BatchContext {
+  readonly #batch: Batch<K, C, V>;
+
+  constructor(batch: Batch<K, C, V>) {
+    this.#batch = batch;
+  }
+
+  get signal(): AbortSignal {
+    const batch = this.#batch;
+    if (batch.controller === undefined) {
+      batch.controller = new AbortController();
+      if (batch.abandoned) batch.controller.abort(batch.reason);
+    }
+    return batch.controller.signal;
   }
 }
 
@@ -472,13 +493,11 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const sent = n > 1 ? dedupe(batch) : keys;
     this.#keys += sent.length;
     this.#dedups += n - sent.length;
-    const controller = new AbortController();
-    batch.controller = controller;
     batch.startedAt = this.#clock.now();
     if (channel.dispatch.hasSubscribers) channel.dispatch.publish({ loader: this, size: sent.length });
     let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
     try {
-      result = this.#batchFn(sent, { signal: controller.signal });
+      result = this.#batchFn(sent, new Context(batch));
     } catch (error) {
       this.#settle(batch, undefined, error, false);
       return;
@@ -495,7 +514,6 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
   #settle(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
     batch.state = DONE;
-    batch.controller = undefined;
     this.#inFlight--;
     this.#batchMs += this.#clock.now() - batch.startedAt;
     const positions = batch.positions;
@@ -603,6 +621,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     batch.reason = reason;
     if (batch.state !== IN_FLIGHT) return; // not dispatched yet: `#run` drops it if still unwanted
     this.#abortedBatches++;
+    batch.abandoned = true;
     // Later loads of these keys must not join an aborted call.
     const cache = this.#cache;
     if (cache !== undefined) {
