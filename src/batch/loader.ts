@@ -638,13 +638,14 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
 /**
  * The keys to send, each once. Without duplicates (the common case: the cache already shares
- * pending keys) this is one `Set` built natively and the batch's own array; with them, the
- * unique keys plus each entry's position among them.
+ * pending keys) this is the batch's own array, checked by {@link hasDuplicateInts} or one
+ * natively built `Set`; with them, the unique keys plus each entry's position among them.
  */
 function dedupe<K, C, V>(batch: Batch<K, C, V>): readonly K[] {
   const keys = batch.keys;
   const ckeys = batch.ckeys ?? (keys as unknown as C[]);
-  if (new Set(ckeys).size === keys.length) return keys;
+  const ints = hasDuplicateInts(ckeys);
+  if (ints === 0 || (ints === -1 && new Set(ckeys).size === keys.length)) return keys;
   const index = new Map<C, number>();
   const unique: K[] = [];
   const positions = new Array<number>(keys.length);
@@ -660,6 +661,56 @@ function dedupe<K, C, V>(batch: Batch<K, C, V>): readonly K[] {
   }
   batch.positions = positions;
   return unique;
+}
+
+/** Largest batch {@link hasDuplicateInts} takes (its table then holds 256 KiB); larger ones use a `Set`. */
+const INT_TABLE_MAX_KEYS = 1 << 14;
+let intTable = new Int32Array(0);
+let intStamps = new Uint32Array(0);
+let intStamp = 0;
+
+/**
+ * Whether integer keys repeat: 1 if so, 0 if not, -1 if some key is not a 32-bit integer (or
+ * there are too many keys) and the caller must check with a `Set`. Integer ids are the common
+ * key, and this open-addressing table (shared by every loader: it is used synchronously, and
+ * entries are invalidated by bumping a stamp, never cleared) costs about a third of building a
+ * `Set`. Equality is `Set`'s for integers (`-0` and `0` are one key).
+ */
+function hasDuplicateInts(keys: readonly unknown[]): -1 | 0 | 1 {
+  const n = keys.length;
+  if (n > INT_TABLE_MAX_KEYS) return -1;
+  let bits = 4;
+  while (1 << bits < 2 * n) bits++;
+  const size = 1 << bits;
+  if (intTable.length < size) {
+    intTable = new Int32Array(size);
+    intStamps = new Uint32Array(size);
+    intStamp = 0;
+  }
+  if (intStamp === 0xffff_ffff) {
+    intStamps.fill(0);
+    intStamp = 0;
+  }
+  const stamp = ++intStamp;
+  const table = intTable;
+  const stamps = intStamps;
+  const mask = size - 1;
+  const shift = 32 - bits;
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    if (typeof key !== 'number' || (key | 0) !== key) return -1;
+    let at = Math.imul(key, 0x9e3779b1) >>> shift;
+    for (;;) {
+      if (stamps[at] !== stamp) {
+        stamps[at] = stamp;
+        table[at] = key;
+        break;
+      }
+      if (table[at] === key) return 1;
+      at = (at + 1) & mask;
+    }
+  }
+  return 0;
 }
 
 function uniqueCount(positions: readonly number[]): number {
