@@ -142,21 +142,22 @@ const SEALED = 1;
 const IN_FLIGHT = 2;
 const DONE = 3;
 
-/** One key of one batch: its promise, resolver and (while in flight) its batch. */
+/** A cached key: its promise and, while it is collected or in flight, its batch. */
 class Entry<V, K, C> implements LoaderEntry<V> {
   constructor(
     readonly promise: Promise<V>,
-    public resolve: Resolve | undefined,
     public batch: Batch<K, C, V> | undefined,
   ) {}
 }
 
-/** One batch: parallel arrays of keys and their entries. */
+/** One batch: parallel arrays of keys, their promises' resolvers and (with a cache) entries. */
 class Batch<K, C, V> {
   readonly keys: K[] = [];
   /** Cache keys, only when a `cacheKey` function is set (otherwise `keys`). */
   readonly ckeys: C[] | undefined;
-  readonly entries: Entry<V, K, C>[] = [];
+  readonly resolves: Resolve[] = [];
+  /** The cache's entries, only with a cache: without one, a load needs no object but its promise. */
+  readonly entries: Entry<V, K, C>[] | undefined;
   /** Loads still waiting on this batch (aborted ones leave). */
   live = 0;
   state = OPEN;
@@ -170,8 +171,9 @@ class Batch<K, C, V> {
   /** Position of each entry's key in the deduplicated key list; only when there were duplicates. */
   positions: number[] | undefined = undefined;
 
-  constructor(withCacheKeys: boolean) {
+  constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
+    this.entries = withEntries ? [] : undefined;
   }
 }
 
@@ -234,6 +236,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   readonly #maxBatch: number;
   readonly #maxConcurrent: number;
   readonly #maxQueue: number;
+  /** `maxQueue`, or `Infinity` when batches never wait (`maxConcurrentBatches: Infinity`). */
+  readonly #maxQueued: number;
   readonly #waitMs: number | undefined;
   readonly #cache: CacheLike<C, Entry<V, K, C>> | undefined;
   readonly #cacheKey: ((key: K) => C) | undefined;
@@ -267,6 +271,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       true,
     );
     this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
+    this.#maxQueued = this.#maxConcurrent === Infinity ? Infinity : this.#maxQueue;
     const schedule: unknown = options.schedule ?? 'microtask';
     if (schedule === 'microtask') this.#waitMs = undefined;
     else if (typeof schedule === 'object' && schedule !== null && 'waitMs' in schedule) {
@@ -360,22 +365,18 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#dedups++;
       promise = hit.promise;
     } else {
-      if (this.#maxConcurrent !== Infinity && this.#queued >= this.#maxQueue) {
-        this.#rejected++;
-        return Promise.reject(
-          new QueueFullError(
-            `Loader queue is full (maxQueue: ${this.#maxQueue} keys waiting for a batch slot)`,
-          ),
-        );
-      }
+      if (this.#queued >= this.#maxQueued) return this.#refuseFull();
       batch = this.#open ?? this.#openBatch();
       promise = new Promise<V>(capture as (resolve: (value: V) => void) => void);
-      const entry = new Entry<V, K, C>(promise, captured, batch);
+      batch.resolves.push(captured as Resolve);
       const keys = batch.keys;
       keys.push(key);
       batch.ckeys?.push(ck);
-      batch.entries.push(entry);
-      cache?.set(ck, entry);
+      if (cache !== undefined) {
+        const entry = new Entry<V, K, C>(promise, batch);
+        (batch.entries as Entry<V, K, C>[]).push(entry);
+        cache.set(ck, entry);
+      }
       this.#queued++;
       if (keys.length >= this.#maxBatch) this.#seal(batch);
     }
@@ -405,8 +406,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const cache = this.#cache;
     if (cache === undefined) return this;
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
-    if (cache.get(ck) === undefined)
-      cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined, undefined));
+    if (cache.get(ck) === undefined) cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined));
     return this;
   }
 
@@ -443,8 +443,15 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     return this.close();
   }
 
+  #refuseFull(): Promise<never> {
+    this.#rejected++;
+    return Promise.reject(
+      new QueueFullError(`Loader queue is full (maxQueue: ${this.#maxQueue} keys waiting for a batch slot)`),
+    );
+  }
+
   #openBatch(): Batch<K, C, V> {
-    const batch = new Batch<K, C, V>(this.#cacheKey !== undefined);
+    const batch = new Batch<K, C, V>(this.#cacheKey !== undefined, this.#cache !== undefined);
     this.#open = batch;
     if (this.#waitMs === undefined) this.#scheduleSoon(batch);
     else batch.timer = setTimeout(() => this.#dispatch(batch), this.#waitMs);
@@ -541,16 +548,14 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
   /** Settles every entry of a batch; rejected keys leave the cache. */
   #finish(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
-    const { keys, entries, positions } = batch;
+    const { keys, resolves, entries, positions } = batch;
     const ckeys = batch.ckeys ?? (keys as unknown as C[]);
     const cache = this.#cache;
     const byKey = ok && !Array.isArray(result) ? (result as ReadonlyMap<K, V | Error>) : undefined;
     const byPosition = ok && byKey === undefined ? (result as ReadonlyArray<V | Error>) : undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as Entry<V, K, C>;
-      const resolve = entry.resolve as Resolve;
-      entry.resolve = undefined;
-      entry.batch = undefined;
+    if (entries !== undefined) for (const entry of entries) entry.batch = undefined;
+    for (let i = 0; i < resolves.length; i++) {
+      const resolve = resolves[i] as Resolve;
       let value: V | Error | undefined;
       if (!ok) value = error as Error;
       else if (byPosition !== undefined)
@@ -566,16 +571,17 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       if (!ok || value instanceof Error) {
         const reason: unknown = value;
         resolve(Promise.reject(reason));
-        if (cache !== undefined) {
+        if (cache !== undefined && entries !== undefined) {
           const ck = ckeys[i] as C;
-          if (cache.get(ck) === entry) cache.delete(ck);
+          if (cache.get(ck) === entries[i]) cache.delete(ck);
         }
       } else {
         resolve(value);
       }
     }
     // Drop references so a settled batch held by a slow caller pins nothing.
-    entries.length = 0;
+    resolves.length = 0;
+    if (entries !== undefined) entries.length = 0;
   }
 
   #afterBatch(): void {
@@ -624,9 +630,9 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     batch.abandoned = true;
     // Later loads of these keys must not join an aborted call.
     const cache = this.#cache;
-    if (cache !== undefined) {
+    const entries = batch.entries;
+    if (cache !== undefined && entries !== undefined) {
       const ckeys = batch.ckeys ?? (batch.keys as unknown as C[]);
-      const entries = batch.entries;
       for (let i = 0; i < entries.length; i++) {
         const ck = ckeys[i] as C;
         if (cache.get(ck) === entries[i]) cache.delete(ck);
