@@ -444,17 +444,20 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       this.#policy.touch(existing);
       return;
     }
-    let slot: number;
+    const keys = this.#keys;
     if (map.size >= this.#maxSize) {
-      // Evict in place and reuse the victim's slot.
-      slot = this.#policy.victim();
-      const victim = this.#keys[slot] as K;
-      map.delete(victim);
-      this.#policy.remove(slot, victim, true);
+      // Evict in place: the new entry takes the victim's slot.
+      const policy = this.#policy;
+      const slot = policy.victim();
+      map.delete(keys[slot] as K);
+      map.set(key, slot);
+      keys[slot] = key;
+      this.#values[slot] = value;
+      policy.replace(slot, key);
       this.#evictions++;
-    } else {
-      slot = this.#allocate();
+      return;
     }
+    const slot = this.#allocate();
     map.set(key, slot);
     this.#keys[slot] = key;
     this.#values[slot] = value;

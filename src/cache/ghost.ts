@@ -24,58 +24,73 @@ export function hashKey(key: unknown): number {
   return (h ^ (h >>> 13)) >>> 0 || 1;
 }
 
+/** Sequence numbers wrap within the small-integer range, so V8 keeps them unboxed. */
+const SEQ_MASK = 0x3fff_ffff;
+
 /**
- * S3-FIFO's ghost queue: the hashes of the last `limit` keys evicted from the small queue,
+ * S3-FIFO's ghost queue: the hashes of the keys most recently evicted from the small queue,
  * without the keys themselves (no reference kept to an evicted key). One slot per hash in a
- * power-of-two table of `(hash, sequence)` pairs, 8 bytes a slot, allocated on the first
- * eviction; a newer hash landing on the same slot replaces the older one, which only makes
- * the ghost forget early. A hash is a ghost while fewer than `limit` evictions followed it.
+ * power-of-two table of `(hash, sequence)` pairs, 8 bytes a slot, sized with the cache's
+ * capacity; a newer hash landing on the same slot replaces the older one, which only makes
+ * the ghost forget early. A hash is a ghost while fewer than `limit` evictions followed it,
+ * `limit` being the cache's size when it was added.
  */
 export class Ghost {
-  #hashes: Uint32Array | undefined;
-  #seqs = new Uint32Array(0);
-  #mask = 0;
+  #hashes: Uint32Array;
+  #seqs: Uint32Array;
+  #mask: number;
   #seq = 0;
   #limit = 1;
 
-  /** Whether anything was ever added (before that, `take` is always false). */
-  get active(): boolean {
-    return this.#hashes !== undefined;
+  constructor(capacity: number) {
+    const size = tableSize(capacity);
+    this.#hashes = new Uint32Array(size);
+    this.#seqs = new Uint32Array(size);
+    this.#mask = size - 1;
   }
 
   /** Remembers `hash` as the newest ghost; the ghost window is the last `limit` additions. */
   add(hash: number, limit: number): void {
-    if (hash === 0) return;
+    if (hash === 0) return; // an untracked key (see hashKey)
     this.#limit = limit;
-    let hashes = this.#hashes;
-    if (hashes === undefined || limit > hashes.length) hashes = this.#resize(limit);
     const i = hash & this.#mask;
-    hashes[i] = hash;
-    this.#seq = (this.#seq + 1) >>> 0;
-    this.#seqs[i] = this.#seq;
+    this.#hashes[i] = hash;
+    const seq = (this.#seq + 1) & SEQ_MASK;
+    this.#seq = seq;
+    this.#seqs[i] = seq;
   }
 
   /** Whether `hash` is a ghost; if so it stops being one. */
   take(hash: number): boolean {
     const hashes = this.#hashes;
-    if (hashes === undefined || hash === 0) return false;
     const i = hash & this.#mask;
-    if (hashes[i] !== hash || (this.#seq - (this.#seqs[i] as number)) >>> 0 >= this.#limit) return false;
+    if (
+      hash === 0 ||
+      hashes[i] !== hash ||
+      ((this.#seq - (this.#seqs[i] as number)) & SEQ_MASK) >= this.#limit
+    ) {
+      return false;
+    }
     hashes[i] = 0;
     return true;
   }
 
   clear(): void {
-    this.#hashes?.fill(0);
+    this.#hashes.fill(0);
   }
 
-  #resize(limit: number): Uint32Array {
-    let size = 16;
-    while (size < limit) size *= 2;
-    const hashes = new Uint32Array(size);
-    this.#hashes = hashes;
+  /** The cache can now hold `capacity` entries: widen the table (forgetting the current ghosts). */
+  grow(capacity: number): void {
+    const size = tableSize(capacity);
+    if (size <= this.#hashes.length) return;
+    this.#hashes = new Uint32Array(size);
     this.#seqs = new Uint32Array(size);
     this.#mask = size - 1;
-    return hashes;
   }
+}
+
+function tableSize(capacity: number): number {
+  let size = 16;
+  while (size < capacity) size *= 2;
+  return size;
 }

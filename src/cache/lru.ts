@@ -33,6 +33,10 @@ export class LruPolicy<K> implements Policy<K> {
     this.#unlink(slot);
   }
 
+  replace(slot: number, _key: K): void {
+    this.touch(slot);
+  }
+
   victim(): number {
     return this.#head;
   }

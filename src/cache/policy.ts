@@ -13,6 +13,11 @@ export interface Policy<K> {
   touch(slot: number): void;
   /** The entry at `slot` left; `evicted` when the bound pushed it out (as chosen by `victim`). */
   remove(slot: number, key: K, evicted: boolean): void;
+  /**
+   * The entry at `slot`, chosen by `victim()`, was evicted and a new entry with `key` took its
+   * slot: `remove(slot, old, true)` then `insert(slot, key)`, in one call.
+   */
+  replace(slot: number, key: K): void;
   /** The slot to evict next, still in place (the cache removes it), or `NIL` when empty. */
   victim(): number;
   /** `victim()` chose a slot that must stay (the entry being written): queue it as most recent. */

@@ -41,13 +41,14 @@ export class S3FifoPolicy<K> implements Policy<K> {
   #mainHead = NIL;
   #mainTail = NIL;
   #main = 0;
-  readonly #ghost = new Ghost();
+  readonly #ghost: Ghost;
 
   constructor(capacity: number) {
     this.#next = new Uint32Array(capacity);
     this.#prev = new Uint32Array(capacity);
     this.#meta = new Uint8Array(capacity);
     this.#hashes = new Uint32Array(capacity);
+    this.#ghost = new Ghost(capacity);
   }
 
   /**
@@ -61,7 +62,7 @@ export class S3FifoPolicy<K> implements Policy<K> {
   insert(slot: number, key: K): void {
     const hash = hashKey(key);
     this.#hashes[slot] = hash;
-    if (this.#ghost.active && this.#ghost.take(hash)) {
+    if (this.#ghost.take(hash)) {
       this.#meta[slot] = MAIN;
       this.#appendMain(slot);
     } else {
@@ -79,8 +80,13 @@ export class S3FifoPolicy<K> implements Policy<K> {
       this.#unlinkMain(slot);
     } else {
       this.#unlinkSmall(slot);
-      if (evicted) this.#ghost.add(this.#hashes[slot] as number, Math.max(this.#main + this.#small, 1));
+      if (evicted) this.#ghost.add(this.#hashes[slot] as number, this.#main + this.#small || 1);
     }
+  }
+
+  replace(slot: number, key: K): void {
+    this.remove(slot, undefined as K, true);
+    this.insert(slot, key);
   }
 
   victim(): number {
@@ -121,6 +127,7 @@ export class S3FifoPolicy<K> implements Policy<K> {
     this.#prev = grown(this.#prev, capacity);
     this.#meta = grown(this.#meta, capacity);
     this.#hashes = grown(this.#hashes, capacity);
+    this.#ghost.grow(capacity);
   }
 
   #appendSmall(slot: number): void {
