@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { BatchWriter, Loader } from '../../src/batch/index.js';
+import { needsGc, settleHeap } from '../helpers/heap.js';
 
-const gc = (globalThis as { gc?: () => void }).gc;
-const skip = gc === undefined ? 'needs --expose-gc (npm test passes it)' : false;
-
-async function settleHeap(): Promise<number> {
-  for (let i = 0; i < 4; i++) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    gc!();
-  }
-  return process.memoryUsage().heapUsed;
-}
+const skip = needsGc;
 
 it('BatchWriter: 100k adds aborted while waiting for room leave no trace', { skip }, async () => {
   let release!: () => void;

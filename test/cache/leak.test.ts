@@ -2,19 +2,11 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { it } from 'node:test';
 import { Cache } from '../../src/cache/index.js';
+import { needsGc, settleHeap } from '../helpers/heap.js';
 
-const gc = (globalThis as { gc?: () => void }).gc;
-const skip = gc === undefined ? 'needs --expose-gc (npm test passes it)' : false;
+const skip = needsGc;
 /** A waiter that never settles fails the test instead of hanging the run. */
 const timeout = 15_000;
-
-async function settleHeap(): Promise<number> {
-  for (let i = 0; i < 4; i++) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    gc!();
-  }
-  return process.memoryUsage().heapUsed;
-}
 
 it(
   'Cache: 100k aborted getOrLoad waits leave no flight, listener or heap behind',
