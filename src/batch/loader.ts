@@ -142,21 +142,23 @@ const SEALED = 1;
 const IN_FLIGHT = 2;
 const DONE = 3;
 
-/** A cached key: its promise and, while it is collected or in flight, its batch. */
+/** A cached key: its promise and, while it is collected or in flight, its resolver and batch. */
 class Entry<V, K, C> implements LoaderEntry<V> {
   constructor(
     readonly promise: Promise<V>,
+    public resolve: Resolve | undefined,
     public batch: Batch<K, C, V> | undefined,
   ) {}
 }
 
-/** One batch: parallel arrays of keys, their promises' resolvers and (with a cache) entries. */
+/** One batch: keys, and in parallel their cache entries or (without a cache) their resolvers. */
 class Batch<K, C, V> {
   readonly keys: K[] = [];
   /** Cache keys, only when a `cacheKey` function is set (otherwise `keys`). */
   readonly ckeys: C[] | undefined;
-  readonly resolves: Resolve[] = [];
-  /** The cache's entries, only with a cache: without one, a load needs no object but its promise. */
+  /** Without a cache: each key's resolver (a load then needs no object but its promise). */
+  readonly resolves: Resolve[] | undefined;
+  /** With a cache: each key's entry, which holds its resolver. */
   readonly entries: Entry<V, K, C>[] | undefined;
   /** Loads still waiting on this batch (aborted ones leave). */
   live = 0;
@@ -174,6 +176,7 @@ class Batch<K, C, V> {
   constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
     this.entries = withEntries ? [] : undefined;
+    this.resolves = withEntries ? undefined : [];
   }
 }
 
@@ -368,14 +371,15 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       if (this.#queued >= this.#maxQueued) return this.#refuseFull();
       batch = this.#open ?? this.#openBatch();
       promise = new Promise<V>(capture as (resolve: (value: V) => void) => void);
-      batch.resolves.push(captured as Resolve);
       const keys = batch.keys;
       keys.push(key);
       batch.ckeys?.push(ck);
       if (cache !== undefined) {
-        const entry = new Entry<V, K, C>(promise, batch);
+        const entry = new Entry<V, K, C>(promise, captured, batch);
         (batch.entries as Entry<V, K, C>[]).push(entry);
         cache.set(ck, entry);
+      } else {
+        (batch.resolves as Resolve[]).push(captured as Resolve);
       }
       this.#queued++;
       if (keys.length >= this.#maxBatch) this.#seal(batch);
@@ -406,7 +410,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const cache = this.#cache;
     if (cache === undefined) return this;
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
-    if (cache.get(ck) === undefined) cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined));
+    if (cache.get(ck) === undefined)
+      cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined, undefined));
     return this;
   }
 
@@ -553,9 +558,16 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const cache = this.#cache;
     const byKey = ok && !Array.isArray(result) ? (result as ReadonlyMap<K, V | Error>) : undefined;
     const byPosition = ok && byKey === undefined ? (result as ReadonlyArray<V | Error>) : undefined;
-    if (entries !== undefined) for (const entry of entries) entry.batch = undefined;
-    for (let i = 0; i < resolves.length; i++) {
-      const resolve = resolves[i] as Resolve;
+    const n = entries === undefined ? (resolves as Resolve[]).length : entries.length;
+    for (let i = 0; i < n; i++) {
+      let resolve: Resolve;
+      if (entries === undefined) resolve = (resolves as Resolve[])[i] as Resolve;
+      else {
+        const entry = entries[i] as Entry<V, K, C>;
+        resolve = entry.resolve as Resolve;
+        entry.resolve = undefined;
+        entry.batch = undefined;
+      }
       let value: V | Error | undefined;
       if (!ok) value = error as Error;
       else if (byPosition !== undefined)
@@ -580,7 +592,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       }
     }
     // Drop references so a settled batch held by a slow caller pins nothing.
-    resolves.length = 0;
+    if (resolves !== undefined) resolves.length = 0;
     if (entries !== undefined) entries.length = 0;
   }
 
