@@ -213,22 +213,75 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    */
   get(key: K): V | undefined {
     const slot = this.#map.get(key);
-    if (slot !== undefined) {
-      const expires = this.#expires;
-      if (expires !== undefined) {
-        const at = expires[slot] as number;
-        if (at !== Infinity) {
-          const now = this.#clock.now();
-          if (at <= now) return this.#readExpired(key, slot, at, now);
-        }
+    if (slot !== undefined) return this.#read(key, slot);
+    this.#misses++;
+    return undefined;
+  }
+
+  /** `get` of a key found at `slot`. */
+  #read(key: K, slot: number): V | undefined {
+    const expires = this.#expires;
+    if (expires !== undefined) {
+      const at = expires[slot] as number;
+      if (at !== Infinity) {
+        const now = this.#clock.now();
+        if (at <= now) return this.#readExpired(key, slot, at, now);
       }
-      const meta = this.#meta;
-      if (meta !== undefined) touchMeta(meta, slot);
-      else this.#policy.touch(slot);
-      this.#hits++;
-      return this.#values[slot];
+    }
+    const meta = this.#meta;
+    if (meta !== undefined) touchMeta(meta, slot);
+    else this.#policy.touch(slot);
+    this.#hits++;
+    return this.#values[slot];
+  }
+
+  /**
+   * `get(key)`, and on a miss `set(key, value)`, with one key lookup: returns the fresh value
+   * (a hit), or stores `value` and returns `undefined` (a miss). For a read-through layer that
+   * has its value (or a promise of it) in hand before it knows whether the key is cached.
+   *
+   * @example
+   * ```ts
+   * const pending = new Cache<number, Promise<User>>({ maxSize: 10_000 });
+   * const p = fetchUser(7);
+   * const shared = pending.getOrSet(7, p) ?? p; // one request per key while cached
+   * ```
+   */
+  getOrSet(key: K, value: V): V | undefined {
+    const map = this.#map;
+    const slot = map.get(key);
+    if (slot !== undefined) {
+      const found = this.#read(key, slot);
+      if (found === undefined) this.set(key, value); // expired
+      return found;
     }
     this.#misses++;
+    if (
+      !this.#plain ||
+      this.#expires !== undefined ||
+      this.#flights.size > 0 ||
+      (this.#failures !== undefined && this.#failures.size > 0) ||
+      channel.evict.hasSubscribers
+    ) {
+      this.set(key, value);
+      return undefined;
+    }
+    // `#storePlain` without its lookup: the key is known to be absent.
+    if (map.size >= this.#maxSize) {
+      const victim = this.#policy.victim();
+      map.delete(this.#keys[victim] as K);
+      map.set(key, victim);
+      this.#keys[victim] = key;
+      this.#values[victim] = value;
+      this.#policy.replace(victim, key);
+      this.#evictions++;
+      return undefined;
+    }
+    const free = this.#allocate();
+    map.set(key, free);
+    this.#keys[free] = key;
+    this.#values[free] = value;
+    this.#policy.insert(free, key);
     return undefined;
   }
 

@@ -5,6 +5,7 @@ import { Cache, type CacheLoadContext } from '../../src/cache/index.js';
 
 type Op =
   | { kind: 'set'; key: number; weight: number; ttl: number | undefined }
+  | { kind: 'getOrSet'; key: number; weight: number }
   | { kind: 'get' | 'peek' | 'has' | 'delete'; key: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'prune' | 'clear' };
@@ -21,6 +22,14 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('get' as const), key }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('getOrSet' as const),
+      key,
+      weight: fc.integer({ min: 1, max: 6 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('peek' as const, 'has' as const), key }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key }) },
   {
@@ -77,6 +86,20 @@ it('property: size ≤ maxSize, weight ≤ maxWeight, no expired or wrong value 
               }
               break;
             }
+            case 'getOrSet': {
+              const value = `${serial++}:${o.weight}`;
+              const before = live(o.key);
+              const got = cache.getOrSet(o.key, value);
+              if (got !== undefined) {
+                assert.equal(got, before?.value, 'getOrSet returned a wrong or expired value');
+              } else {
+                // A miss (absent, expired or evicted): the value is stored, as by set.
+                model.set(o.key, { value, weight: o.weight, expiresAt: clock.t + (ttl ?? Infinity) });
+                if (maxWeight === undefined || o.weight <= maxWeight) assert.equal(cache.peek(o.key), value);
+                else assert.equal(cache.has(o.key), false, 'an overweight entry is not stored');
+              }
+              break;
+            }
             case 'get':
             case 'peek': {
               const got = o.kind === 'get' ? cache.get(o.key) : cache.peek(o.key);
@@ -120,11 +143,18 @@ it('property: size ≤ maxSize, weight ≤ maxWeight, no expired or wrong value 
   );
 });
 
-type LruOp = { kind: 'set' | 'get' | 'peek' | 'delete'; key: number };
+type LruOp = { kind: 'set' | 'get' | 'getOrSet' | 'peek' | 'delete'; key: number };
 
 it('property: policy "lru" holds exactly what a reference LRU holds', () => {
   const lruOp: fc.Arbitrary<LruOp> = fc.record({
-    kind: fc.constantFrom('set' as const, 'set' as const, 'get' as const, 'peek' as const, 'delete' as const),
+    kind: fc.constantFrom(
+      'set' as const,
+      'set' as const,
+      'get' as const,
+      'getOrSet' as const,
+      'peek' as const,
+      'delete' as const,
+    ),
     key: fc.integer({ min: 0, max: 9 }),
   });
   fc.assert(
@@ -141,6 +171,12 @@ it('property: policy "lru" holds exactly what a reference LRU holds', () => {
         } else if (o.kind === 'get') {
           assert.equal(cache.get(o.key), at === -1 ? undefined : o.key);
           if (at !== -1) order.push(...order.splice(at, 1));
+        } else if (o.kind === 'getOrSet') {
+          // A hit is a get; a miss is a set.
+          assert.equal(cache.getOrSet(o.key, o.key), at === -1 ? undefined : o.key);
+          if (at !== -1) order.splice(at, 1);
+          else if (order.length === maxSize) order.shift();
+          order.push(o.key);
         } else if (o.kind === 'peek') {
           assert.equal(cache.peek(o.key), at === -1 ? undefined : o.key);
         } else {

@@ -168,6 +168,32 @@ describe('Cache: basics', () => {
     assert.equal(cache.stats.size, 2);
   });
 
+  it('getOrSet: a hit returns the cached value, a miss stores the given one; both counted', () => {
+    const clock = { t: 0, now: () => clock.t };
+    const evicted: string[] = [];
+    const cache = new Cache<string, number>({ maxSize: 2, ttl: 100, clock });
+    assert.equal(cache.getOrSet('a', 1), undefined);
+    assert.equal(cache.getOrSet('a', 2), 1, 'a hit keeps the cached value');
+    assert.equal(cache.peek('a'), 1);
+    clock.t = 100; // expired: a miss, and the new value is stored with a fresh TTL
+    assert.equal(cache.getOrSet('a', 3), undefined);
+    assert.equal(cache.get('a'), 3);
+    assert.deepEqual(
+      { hits: cache.stats.hits, misses: cache.stats.misses, expirations: cache.stats.expirations },
+      { hits: 2, misses: 2, expirations: 1 },
+    );
+    // The plain path (no TTL, no onEvict) evicts by policy like set.
+    const plain = new Cache<string, number>({ maxSize: 2 });
+    for (const [i, k] of ['x', 'y', 'z'].entries()) assert.equal(plain.getOrSet(k, i), undefined);
+    assert.equal(plain.size, 2);
+    assert.equal(plain.stats.evictions, 1);
+    assert.equal(plain.getOrSet('z', 9), 2);
+    const notified = new Cache<string, number>({ maxSize: 1, onEvict: (k) => evicted.push(k) });
+    notified.getOrSet('p', 1);
+    notified.getOrSet('q', 2);
+    assert.deepEqual(evicted, ['p']);
+  });
+
   it('grows its storage by doubling up to maxSize and keeps every entry', () => {
     const cache = new Cache<number, string>({ maxSize: 5000, ttl: 60_000, weigh: () => 1, maxWeight: 5000 });
     for (let i = 0; i < 5000; i++) cache.set(i, `v${i}`);
