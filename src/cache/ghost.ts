@@ -26,32 +26,35 @@ export function hashKey(key: unknown): number {
 
 /** Sequence numbers wrap within the small-integer range, so V8 keeps them unboxed. */
 const SEQ_MASK = 0x3fff_ffff;
+/** The table of a ghost that never had an eviction: all zeros, never written. */
+const NONE = new Uint32Array(16);
 
 /**
  * S3-FIFO's ghost queue: the hashes of the keys most recently evicted from the small queue,
  * without the keys themselves (no reference kept to an evicted key). One slot per hash in a
  * power-of-two table of `(hash, sequence)` pairs, 8 bytes a slot, sized with the cache's
- * capacity; a newer hash landing on the same slot replaces the older one, which only makes
- * the ghost forget early. A hash is a ghost while fewer than `limit` evictions followed it,
- * `limit` being the cache's size when it was added.
+ * capacity and allocated at the first eviction (a cache that never evicts pays nothing); a
+ * newer hash landing on the same slot replaces the older one, which only makes the ghost
+ * forget early. A hash is a ghost while fewer than `limit` evictions followed it, `limit`
+ * being the cache's size when it was added.
  */
 export class Ghost {
-  #hashes: Uint32Array;
-  #seqs: Uint32Array;
-  #mask: number;
+  #hashes = NONE;
+  #seqs = NONE;
+  #mask = NONE.length - 1;
+  /** Table size for the cache's current capacity. */
+  #size: number;
   #seq = 0;
   #limit = 1;
 
   constructor(capacity: number) {
-    const size = tableSize(capacity);
-    this.#hashes = new Uint32Array(size);
-    this.#seqs = new Uint32Array(size);
-    this.#mask = size - 1;
+    this.#size = tableSize(capacity);
   }
 
   /** Remembers `hash` as the newest ghost; the ghost window is the last `limit` additions. */
   add(hash: number, limit: number): void {
     if (hash === 0) return; // an untracked key (see hashKey)
+    if (this.#hashes === NONE) this.#allocate();
     this.#limit = limit;
     const i = hash & this.#mask;
     this.#hashes[i] = hash;
@@ -76,16 +79,19 @@ export class Ghost {
   }
 
   clear(): void {
-    this.#hashes.fill(0);
+    if (this.#hashes !== NONE) this.#hashes.fill(0);
   }
 
   /** The cache can now hold `capacity` entries: widen the table (forgetting the current ghosts). */
   grow(capacity: number): void {
-    const size = tableSize(capacity);
-    if (size <= this.#hashes.length) return;
-    this.#hashes = new Uint32Array(size);
-    this.#seqs = new Uint32Array(size);
-    this.#mask = size - 1;
+    this.#size = tableSize(capacity);
+    if (this.#hashes !== NONE && this.#size > this.#hashes.length) this.#allocate();
+  }
+
+  #allocate(): void {
+    this.#hashes = new Uint32Array(this.#size);
+    this.#seqs = new Uint32Array(this.#size);
+    this.#mask = this.#size - 1;
   }
 }
 
