@@ -62,7 +62,9 @@ export interface LoaderOptions<K, V, C = K> {
    * `cacheSize` entries (and `cacheTtl`). `false`: no cache; duplicate keys within one batch
    * are still sent once, but a key in flight is not shared with a later batch. Or any
    * {@link CacheLike} (it holds opaque {@link LoaderEntry} objects).
-   * Cost: one cache `get` per load, one `set` per key sent.
+   * Cost: with a sluice `Cache`, one `getOrSet` per load (one key lookup; on a miss the key's
+   * entry is stored at once); with another {@link CacheLike}, one `get` per load and one `set`
+   * per key sent.
    * @default true
    */
   readonly cache?: boolean | CacheLike<C, LoaderEntry<V>>;
@@ -302,7 +304,11 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
         `Expected \`cache\` to be a boolean or an object with get, set, delete and clear, got ${v.describe(cache)}`,
       );
     }
-    this.#sluiceCache = this.#cache instanceof Cache ? this.#cache : undefined;
+    // Exactly a sluice Cache (not a subclass, whose get/set overrides getOrSet would bypass).
+    this.#sluiceCache =
+      this.#cache !== undefined && Object.getPrototypeOf(this.#cache) === Cache.prototype
+        ? (this.#cache as Cache<C, Entry<V, K, C>>)
+        : undefined;
     const clock: { readonly now?: unknown } | undefined = options.clock;
     if (clock !== undefined) v.isFunction('clock.now', clock.now);
     this.#clock = options.clock ?? monotonicClock;
@@ -363,15 +369,21 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     let stored: Entry<V, K, C> | undefined;
     if (cache !== undefined) {
       const sluiceCache = this.#sluiceCache;
-      if (sluiceCache !== undefined) {
+      // getOrSet stores on a miss, so only while a miss can join a batch (not refused below).
+      if (sluiceCache !== undefined && this.#queued < this.#maxQueued) {
+        // Taken out first: an onEvict that loads re-entrantly must not get the same spare.
         const spare = this.#spare ?? new Entry<V, K, C>(unfilled as Promise<V>, undefined, undefined);
-        hit = sluiceCache.getOrSet(ck, spare);
-        if (hit === undefined) {
-          stored = spare;
-          this.#spare = undefined;
-        } else {
-          this.#spare = spare;
+        this.#spare = undefined;
+        try {
+          hit = sluiceCache.getOrSet(ck, spare);
+        } catch (error) {
+          // A throwing onEvict: never leave the unfilled spare cached.
+          if (sluiceCache.peek(ck) === spare) sluiceCache.delete(ck);
+          this.#rejected++;
+          return Promise.reject(error);
         }
+        if (hit === undefined) stored = spare;
+        else this.#spare = spare;
       } else {
         hit = cache.get(ck);
       }
@@ -386,10 +398,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#dedups++;
       promise = hit.promise;
     } else {
-      if (this.#queued >= this.#maxQueued) {
-        if (stored !== undefined) cache?.delete(ck);
-        return this.#refuseFull();
-      }
+      if (this.#queued >= this.#maxQueued) return this.#refuseFull();
       batch = this.#open ?? this.#openBatch();
       // An executor written inline: optimised code inlines it and never creates the unused
       // reject function (about 57 bytes less per load than a shared executor, measured).

@@ -4,6 +4,7 @@ import { getEventListeners } from 'node:events';
 import { describe, it, mock } from 'node:test';
 import { BatchResultError, ClosedError, QueueFullError, SluiceError } from '../../src/errors.js';
 import { Loader, type CacheLike, type LoaderEntry } from '../../src/batch/index.js';
+import { Cache } from '../../src/cache/index.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -329,6 +330,78 @@ describe('Loader cache', () => {
     assert.equal(await fresh, '1@2');
     assert.equal(await loader.load(1), '1@2');
     assert.deepEqual(calls, [[1], [1]]);
+  });
+});
+
+describe('Loader with an injected sluice Cache (one getOrSet per load)', () => {
+  const values = async (keys: readonly string[]) => keys.map((k) => `v${k}`);
+
+  it('an onEvict that loads re-entrantly gets its own entry: every key its own value', async () => {
+    const ref: { loader?: Loader<string, string> } = {};
+    let inner: Promise<string> | undefined;
+    const cache = new Cache<string, LoaderEntry<string>>({
+      maxSize: 2,
+      onEvict: () => {
+        inner ??= ref.loader?.load('c');
+      },
+    });
+    const loader = (ref.loader = new Loader<string, string>(values, { cache }));
+    const first = [loader.load('a'), loader.load('x'), loader.load('x')];
+    assert.deepEqual(await Promise.all(first), ['va', 'vx', 'vx']);
+    const b = loader.load('b'); // evicts: onEvict loads 'c' while 'b' is being stored
+    assert.ok(inner !== undefined, 'onEvict ran');
+    assert.deepEqual(await Promise.all([b, inner]), ['vb', 'vc']);
+  });
+
+  it('a load refused by maxQueue stores nothing and evicts no waiting key', async () => {
+    const gate = deferred();
+    const calls: string[][] = [];
+    const cache = new Cache<string, LoaderEntry<string>>({ maxSize: 2 });
+    const loader = new Loader<string, string>(
+      async (keys) => {
+        calls.push([...keys]);
+        await gate.promise;
+        return keys.map((k) => `v${k}`);
+      },
+      { cache, maxConcurrentBatches: 1, maxQueue: 1 },
+    );
+    const one = loader.load('1');
+    await tick(); // '1' in flight
+    const two = loader.load('2');
+    await tick(); // '2' waits for a batch slot: the queue is full
+    await assert.rejects(loader.load('3'), QueueFullError);
+    assert.equal(cache.stats.evictions, 0, 'the refused key evicted nothing');
+    assert.equal(cache.has('3'), false, 'the refused key is not cached');
+    const twoAgain = loader.load('2'); // joins the waiting load instead of being refused
+    gate.resolve();
+    assert.deepEqual(await Promise.all([one, two, twoAgain]), ['v1', 'v2', 'v2']);
+    assert.deepEqual(calls, [['1'], ['2']]);
+  });
+
+  it('an onEvict that throws rejects the load and leaves no unfilled entry behind', async () => {
+    const clock = { t: 0, now: () => clock.t };
+    let throwOnce = true;
+    const cache = new Cache<string, LoaderEntry<number>>({
+      maxSize: 10,
+      ttl: 100,
+      staleWhileRevalidate: 1000,
+      clock,
+      onEvict: (_key, _value, reason) => {
+        if (reason === 'replaced' && throwOnce) {
+          throwOnce = false;
+          throw new Error('onEvict failed');
+        }
+      },
+    });
+    const { calls, fn } = recorder();
+    const loader = new Loader<string, number>(async (keys) => fn(keys.map(Number)), { cache });
+    assert.equal(await loader.load('7'), 14);
+    clock.t = 150; // expired, within the stale window: the next load replaces the entry
+    await assert.rejects(loader.load('7'), /onEvict failed/);
+    assert.equal(cache.peek('7'), undefined, 'no placeholder entry cached');
+    assert.equal(await loader.load('7'), 14, 'the next load fetches again');
+    assert.equal(await loader.load('8'), 16);
+    assert.deepEqual(calls, [[7], [7], [8]]);
   });
 });
 
