@@ -6,8 +6,8 @@
  * @example
  * ```ts
  * import { Cache } from 'sluice/cache';
- * import { Loader, type CacheLike } from 'sluice/batch';
- * const cache: CacheLike<number, Promise<User>> = new Cache({ maxSize: 5_000, ttl: 60_000 });
+ * import { Loader, type CacheLike, type LoaderEntry } from 'sluice/batch';
+ * const cache: CacheLike<number, LoaderEntry<User>> = new Cache({ maxSize: 5_000, ttl: 60_000 });
  * const users = new Loader<number, User>(fetchUsers, { cache });
  * ```
  */

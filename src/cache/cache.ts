@@ -238,7 +238,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   /**
    * `get(key)`, and on a miss `set(key, value)`, with one key lookup: returns the fresh value
    * (a hit), or stores `value` and returns `undefined` (a miss). For a read-through layer that
-   * has its value (or a promise of it) in hand before it knows whether the key is cached.
+   * has its value (or a promise of it) in hand before it knows whether the key is cached. As
+   * with `get`, a stored `undefined` reads as a miss (and is replaced by `value`).
    *
    * @example
    * ```ts

@@ -36,7 +36,7 @@ const NONE = new Uint32Array(16);
  * capacity and allocated at the first eviction (a cache that never evicts pays nothing); a
  * newer hash landing on the same slot replaces the older one, which only makes the ghost
  * forget early. A hash is a ghost while fewer than `limit` evictions followed it, `limit`
- * being the cache's size when it was added.
+ * being the cache's size at the latest `add` (one window for every ghost).
  */
 export class Ghost {
   #hashes = NONE;
