@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { BatchWriter, Loader } from '../../src/batch/index.js';
-import { needsGc, settleHeap } from '../helpers/heap.js';
+import { abortableWaits, needsGc, settleHeap } from '../helpers/heap.js';
 
 const skip = needsGc;
 
@@ -13,17 +13,14 @@ it('BatchWriter: 100k adds aborted while waiting for room leave no trace', { ski
   const longLived = new AbortController();
   const baseline = await settleHeap();
   for (let round = 0; round < 10; round++) {
-    const controllers: AbortController[] = [];
-    const waits: Promise<unknown>[] = [];
-    for (let i = 0; i < 10_000; i++) {
-      const controller = new AbortController();
-      controllers.push(controller);
-      const signal = AbortSignal.any([controller.signal, longLived.signal]);
-      waits.push(writer.add(i, { signal }).catch(() => undefined));
-    }
+    const { controllers, settled } = abortableWaits(
+      10_000,
+      (signal, i) => writer.add(i, { signal }).catch(() => undefined),
+      longLived.signal,
+    );
     assert.equal(writer.stats.waiting, 10_000);
     for (const c of controllers) c.abort(new Error('gone'));
-    await Promise.all(waits);
+    await settled;
     assert.equal(writer.stats.waiting, 0);
   }
   const grown = (await settleHeap()) - baseline;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { it } from 'node:test';
 import { Cache } from '../../src/cache/index.js';
-import { needsGc, settleHeap } from '../helpers/heap.js';
+import { abortableWaits, needsGc, settleHeap } from '../helpers/heap.js';
 
 const skip = needsGc;
 /** A waiter that never settles fails the test instead of hanging the run. */
@@ -26,23 +26,17 @@ it(
       });
     const baseline = await settleHeap();
     for (let round = 0; round < 10; round++) {
-      const controllers: AbortController[] = [];
-      const waits: Promise<unknown>[] = [];
-      for (let i = 0; i < 10_000; i++) {
-        // Each waiter its own controller and reason; 100 keys per round, 100 waiters sharing each load.
-        const controller = new AbortController();
-        controllers.push(controller);
-        waits.push(
-          cache.getOrLoad(`k${round}:${i % 100}`, loader, { signal: controller.signal }).then(
-            () => assert.fail('an aborted wait resolved'),
-            (error: unknown) => assert.equal(error, controller.signal.reason),
-          ),
-        );
-      }
+      // Each waiter its own controller and reason; 100 keys per round, 100 waiters sharing each load.
+      const { controllers, settled } = abortableWaits(10_000, (signal, i) =>
+        cache.getOrLoad(`k${round}:${i % 100}`, loader, { signal }).then(
+          () => assert.fail('an aborted wait resolved'),
+          (error: unknown) => assert.equal(error, signal.reason),
+        ),
+      );
       assert.equal(cache.stats.inFlight, 100);
       for (const c of controllers) c.abort(new Error(`gone ${round}`));
       assert.ok(controllers.every((c) => getEventListeners(c.signal, 'abort').length === 0));
-      await Promise.all(waits);
+      await settled;
       assert.equal(cache.stats.inFlight, 0, 'every load is dropped once all its waiters left');
     }
     assert.equal(started, 1000, 'one load per key, shared by its 100 waiters');

@@ -13,3 +13,24 @@ export async function settleHeap(): Promise<number> {
   }
   return process.memoryUsage().heapUsed;
 }
+
+/**
+ * Starts `count` waits, each with its own `AbortController` (its signal joined with `shared`
+ * through `AbortSignal.any` when given, as a request-scoped signal would be). Returns the
+ * controllers and one promise for every wait; `start` attaches the wait's own handlers.
+ */
+export function abortableWaits(
+  count: number,
+  start: (signal: AbortSignal, i: number, controller: AbortController) => Promise<unknown>,
+  shared?: AbortSignal,
+): { controllers: AbortController[]; settled: Promise<unknown[]> } {
+  const controllers: AbortController[] = [];
+  const waits: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const signal = shared === undefined ? controller.signal : AbortSignal.any([controller.signal, shared]);
+    waits.push(start(signal, i, controller));
+  }
+  return { controllers, settled: Promise.all(waits) };
+}

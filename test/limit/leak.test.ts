@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Limiter } from '../../src/limit/index.js';
-import { needsGc, settleHeap } from '../helpers/heap.js';
+import { abortableWaits, needsGc, settleHeap } from '../helpers/heap.js';
 
 it('100k aborted waits return the heap to baseline and never consume a slot', { skip: needsGc }, async () => {
   const limiter = new Limiter({ concurrency: 1, maxQueue: Infinity });
@@ -11,17 +11,14 @@ it('100k aborted waits return the heap to baseline and never consume a slot', { 
   const baseline = await settleHeap();
 
   for (let round = 0; round < 10; round++) {
-    const controllers: AbortController[] = [];
-    const waits: Promise<unknown>[] = [];
-    for (let i = 0; i < 10_000; i++) {
-      const controller = new AbortController();
-      controllers.push(controller);
-      const signal = AbortSignal.any([controller.signal, longLived.signal]);
-      waits.push(limiter.run(() => 'never', { signal }).catch(() => undefined));
-    }
+    const { controllers, settled } = abortableWaits(
+      10_000,
+      (signal) => limiter.run(() => 'never', { signal }).catch(() => undefined),
+      longLived.signal,
+    );
     assert.equal(limiter.stats.queued, 10_000);
     for (const c of controllers) c.abort(new Error('gone'));
-    await Promise.all(waits);
+    await settled;
     assert.equal(limiter.stats.queued, 0);
   }
   assert.equal(limiter.stats.aborted, 100_000);
