@@ -3,6 +3,7 @@ import type { Clock } from '../internal/clock.js';
 import * as v from '../internal/validate.js';
 import { coarseClock } from './coarse-clock.js';
 import { Flight } from './flight.js';
+import { KeyIndex } from './key-index.js';
 import { LruPolicy } from './lru.js';
 import type {
   CacheOptions,
@@ -93,8 +94,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   /** No `weigh` and no `onEvict`: `set` may take the `#storePlain` path. */
   readonly #plain: boolean;
 
-  /** Key → slot. */
-  readonly #map = new Map<K, number>();
+  /** Key → slot (int32 keys in an open-addressing table, others in a `Map`). */
+  readonly #map = new KeyIndex<K>();
   /** Keys and values by slot; allocated at capacity (as lru-cache does), so never grown by V8. */
   #keys: (K | undefined)[];
   #values: (V | undefined)[];
@@ -346,7 +347,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const notify = this.#onEvict !== undefined || channel.evict.hasSubscribers;
     const keys = this.#keys;
     const values = this.#values;
-    const slots = notify ? Array.from(this.#map.values()) : [];
+    const slots = notify ? Array.from(this.#map.slots()) : [];
     this.#map.clear();
     this.#keys = new Array<K | undefined>(this.#capacity);
     this.#values = new Array<V | undefined>(this.#capacity);
@@ -444,7 +445,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     return expired;
   }
 
-  /** Keys with a fresh value, in insertion order. */
+  /** Keys with a fresh value: other than int32 numbers in insertion order, then int32 keys. */
   *keys(): IterableIterator<K> {
     for (const [key] of this.entries()) yield key;
   }
@@ -454,7 +455,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     for (const [, value] of this.entries()) yield value;
   }
 
-  /** `[key, value]` pairs with a fresh value, in insertion order; marks nothing. */
+  /** `[key, value]` pairs with a fresh value, in the order of `keys()`; marks nothing. */
   *entries(): IterableIterator<[K, V]> {
     const now = this.#expires === undefined ? 0 : this.#clock.now();
     for (const [key, slot] of this.#map.entries()) {
