@@ -36,7 +36,7 @@ it('property: every accepted item is written exactly once or reported to onError
       fc.integer({ min: 1, max: 6 }),
       fc.integer({ min: 1, max: 3 }),
       fc.integer({ min: 1, max: 3 }),
-      fc.array(op, { maxLength: 60 }),
+      fc.array(op, { maxLength: 60, size: 'max' }),
       async (maxItems, maxPending, concurrency, attempts, ops) => {
         const violations: string[] = [];
         const gates: { items: number[]; settle: (fail: boolean) => void }[] = [];

@@ -42,7 +42,7 @@ it('property: every load settles once with its own value or error; batches ≤ m
       fc.constantFrom(1, 2, 3, Infinity),
       fc.boolean(),
       fc.boolean(),
-      fc.array(op, { maxLength: 50 }),
+      fc.array(op, { maxLength: 50, size: 'max' }),
       async (maxBatch, maxConcurrentBatches, cache, useMap, ops) => {
         const violations: string[] = [];
         const gates: { keys: readonly number[]; settle: (fail: boolean) => void }[] = [];

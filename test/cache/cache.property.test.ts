@@ -53,7 +53,7 @@ it('property: size ≤ maxSize, weight ≤ maxWeight, no expired or wrong value 
       fc.option(fc.integer({ min: 6, max: 14 }), { nil: undefined }),
       fc.option(fc.integer({ min: 100, max: 3000 }), { nil: undefined }),
       fc.constantFrom(0, 0, 500),
-      fc.array(op, { maxLength: 120 }),
+      fc.array(op, { maxLength: 120, size: 'max' }),
       (policy, maxSize, maxWeight, ttl, staleWhileRevalidate, ops) => {
         const clock = { t: 0, now: () => clock.t };
         const cache = new Cache<number, string>({
@@ -158,7 +158,7 @@ it('property: policy "lru" holds exactly what a reference LRU holds', () => {
     key: fc.integer({ min: 0, max: 9 }),
   });
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 6 }), fc.array(lruOp, { maxLength: 150 }), (maxSize, ops) => {
+    fc.property(fc.integer({ min: 1, max: 6 }), fc.array(lruOp, { maxLength: 150, size: 'max' }), (maxSize, ops) => {
       const cache = new Cache<number, number>({ maxSize, policy: 'lru' });
       let order: number[] = []; // least recent first
       for (const o of ops) {
@@ -214,7 +214,7 @@ it('property: one load per key at a time; every waiter settles exactly once unde
     },
   );
   await fc.assert(
-    fc.asyncProperty(fc.array(loadOp, { maxLength: 60 }), async (ops) => {
+    fc.asyncProperty(fc.array(loadOp, { maxLength: 60, size: 'max' }), async (ops) => {
       const cache = new Cache<number, string>({ maxSize: 2 });
       interface Load {
         readonly key: number;

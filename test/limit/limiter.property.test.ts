@@ -41,7 +41,7 @@ it('property: running ≤ concurrency, every call settles exactly once, stats ad
     fc.asyncProperty(
       fc.integer({ min: 1, max: 4 }),
       fc.integer({ min: 0, max: 6 }),
-      fc.array(op, { maxLength: 60 }),
+      fc.array(op, { maxLength: 60, size: 'max' }),
       async (concurrency, maxQueue, ops) => {
         const limiter = new Limiter({ concurrency, maxQueue });
         let bound = concurrency;
