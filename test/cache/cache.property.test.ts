@@ -158,34 +158,38 @@ it('property: policy "lru" holds exactly what a reference LRU holds', () => {
     key: fc.integer({ min: 0, max: 9 }),
   });
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 6 }), fc.array(lruOp, { maxLength: 150, size: 'max' }), (maxSize, ops) => {
-      const cache = new Cache<number, number>({ maxSize, policy: 'lru' });
-      let order: number[] = []; // least recent first
-      for (const o of ops) {
-        const at = order.indexOf(o.key);
-        if (o.kind === 'set') {
-          cache.set(o.key, o.key);
-          if (at !== -1) order.splice(at, 1);
-          else if (order.length === maxSize) order.shift();
-          order.push(o.key);
-        } else if (o.kind === 'get') {
-          assert.equal(cache.get(o.key), at === -1 ? undefined : o.key);
-          if (at !== -1) order.push(...order.splice(at, 1));
-        } else if (o.kind === 'getOrSet') {
-          // A hit is a get; a miss is a set.
-          assert.equal(cache.getOrSet(o.key, o.key), at === -1 ? undefined : o.key);
-          if (at !== -1) order.splice(at, 1);
-          else if (order.length === maxSize) order.shift();
-          order.push(o.key);
-        } else if (o.kind === 'peek') {
-          assert.equal(cache.peek(o.key), at === -1 ? undefined : o.key);
-        } else {
-          cache.delete(o.key);
-          order = order.filter((k) => k !== o.key);
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.array(lruOp, { maxLength: 150, size: 'max' }),
+      (maxSize, ops) => {
+        const cache = new Cache<number, number>({ maxSize, policy: 'lru' });
+        let order: number[] = []; // least recent first
+        for (const o of ops) {
+          const at = order.indexOf(o.key);
+          if (o.kind === 'set') {
+            cache.set(o.key, o.key);
+            if (at !== -1) order.splice(at, 1);
+            else if (order.length === maxSize) order.shift();
+            order.push(o.key);
+          } else if (o.kind === 'get') {
+            assert.equal(cache.get(o.key), at === -1 ? undefined : o.key);
+            if (at !== -1) order.push(...order.splice(at, 1));
+          } else if (o.kind === 'getOrSet') {
+            // A hit is a get; a miss is a set.
+            assert.equal(cache.getOrSet(o.key, o.key), at === -1 ? undefined : o.key);
+            if (at !== -1) order.splice(at, 1);
+            else if (order.length === maxSize) order.shift();
+            order.push(o.key);
+          } else if (o.kind === 'peek') {
+            assert.equal(cache.peek(o.key), at === -1 ? undefined : o.key);
+          } else {
+            cache.delete(o.key);
+            order = order.filter((k) => k !== o.key);
+          }
+          assert.deepEqual([...cache.keys()].sort(), [...order].sort());
         }
-        assert.deepEqual([...cache.keys()].sort(), [...order].sort());
-      }
-    }),
+      },
+    ),
     { numRuns: 300 },
   );
 });
