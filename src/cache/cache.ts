@@ -91,7 +91,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * call through the policy; `undefined` under another policy.
    */
   #meta: Uint8Array | undefined;
-  /** No `weigh` and no `onEvict`: `set` may take the `#storePlain` path. */
+  /** No `weigh`, `onEvict` or default TTL (see `#writesPlain`). */
   readonly #plain: boolean;
 
   /** Key → slot (int32 keys in an open-addressing table, others in a `Map`). */
@@ -250,40 +250,15 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * ```
    */
   getOrSet(key: K, value: V): V | undefined {
-    const map = this.#map;
-    const slot = map.get(key);
+    const slot = this.#map.get(key);
     if (slot !== undefined) {
       const found = this.#read(key, slot);
       if (found === undefined) this.set(key, value); // expired
       return found;
     }
     this.#misses++;
-    if (
-      !this.#plain ||
-      this.#expires !== undefined ||
-      this.#flights.size > 0 ||
-      (this.#failures !== undefined && this.#failures.size > 0) ||
-      channel.evict.hasSubscribers
-    ) {
-      this.set(key, value);
-      return undefined;
-    }
-    // `#storePlain` without its lookup: the key is known to be absent.
-    if (map.size >= this.#maxSize) {
-      const victim = this.#policy.victim();
-      map.delete(this.#keys[victim] as K);
-      map.set(key, victim);
-      this.#keys[victim] = key;
-      this.#values[victim] = value;
-      this.#policy.replace(victim, key);
-      this.#evictions++;
-      return undefined;
-    }
-    const free = this.#allocate();
-    map.set(key, free);
-    this.#keys[free] = key;
-    this.#values[free] = value;
-    this.#policy.insert(free, key);
+    if (this.#writesPlain()) this.#storePlain(key, value, true);
+    else this.set(key, value);
     return undefined;
   }
 
@@ -307,12 +282,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * value of `key` is removed).
    */
   set(key: K, value: V, options?: CacheSetOptions): this {
-    if (
-      options === undefined &&
-      this.#plain &&
-      this.#expires === undefined &&
-      !channel.evict.hasSubscribers
-    ) {
+    if (options === undefined && this.#writesPlain()) {
       this.#storePlain(key, value);
       return this;
     }
@@ -484,20 +454,30 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   }
 
   /**
-   * `#store` for the common case, inlined by hand: no weights, no TTL, no `onEvict`, no channel
-   * subscriber, no load in flight nor remembered failure — nothing to notify or reconcile.
+   * Whether a write may take `#storePlain`: no weights, TTL, `onEvict` or channel subscriber —
+   * nothing to time, weigh or notify.
    */
-  #storePlain(key: K, value: V): void {
+  #writesPlain(): boolean {
+    return this.#plain && this.#expires === undefined && !channel.evict.hasSubscribers;
+  }
+
+  /**
+   * `#store` for the common case (see `#writesPlain`), inlined by hand. `absent`: the caller
+   * has just looked the key up and not found it.
+   */
+  #storePlain(key: K, value: V, absent = false): void {
     const map = this.#map;
     if (this.#flights.size > 0 || (this.#failures !== undefined && this.#failures.size > 0)) {
       this.#flights.delete(key);
       this.#failures?.delete(key);
     }
-    const existing = map.get(key);
-    if (existing !== undefined) {
-      this.#values[existing] = value;
-      this.#policy.touch(existing);
-      return;
+    if (!absent) {
+      const existing = map.get(key);
+      if (existing !== undefined) {
+        this.#values[existing] = value;
+        this.#policy.touch(existing);
+        return;
+      }
     }
     const keys = this.#keys;
     if (map.size >= this.#maxSize) {
