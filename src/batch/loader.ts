@@ -1,4 +1,5 @@
 import { Cache } from '../cache/index.js';
+import { IntTable, isInt32 } from '../internal/int-table.js';
 import { BatchResultError, ClosedError, QueueFullError } from '../errors.js';
 import { channels } from '../internal/channels.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
@@ -721,52 +722,16 @@ function dedupe<K, C, V>(batch: Batch<K, C, V>): readonly K[] {
   return unique;
 }
 
-/** Largest batch {@link hasDuplicateInts} takes (its table then holds 256 KiB); larger ones use a `Set`. */
-const INT_TABLE_MAX_KEYS = 1 << 14;
-let intTable = new Int32Array(0);
-let intStamps = new Uint32Array(0);
-let intStamp = 0;
-
 /**
- * Whether integer keys repeat: 1 if so, 0 if not, -1 if some key is not a 32-bit integer (or
- * there are too many keys) and the caller must check with a `Set`. Integer ids are the common
- * key, and this open-addressing table (shared by every loader: it is used synchronously, and
- * entries are invalidated by bumping a stamp, never cleared) costs about a third of building a
- * `Set`. Equality is `Set`'s for integers (`-0` and `0` are one key).
+ * Whether integer keys repeat: 1 if so, 0 if not, -1 if some key is not an int32 and the caller
+ * must check with a `Set`. Integer ids are the common key, and an {@link IntTable} costs about a
+ * third of building a `Set`. Equality is `Set`'s for integers (`-0` and `0` are one key).
  */
 function hasDuplicateInts(keys: readonly unknown[]): -1 | 0 | 1 {
-  const n = keys.length;
-  if (n > INT_TABLE_MAX_KEYS) return -1;
-  let bits = 4;
-  while (1 << bits < 2 * n) bits++;
-  const size = 1 << bits;
-  if (intTable.length < size) {
-    intTable = new Int32Array(size);
-    intStamps = new Uint32Array(size);
-    intStamp = 0;
-  }
-  if (intStamp === 0xffff_ffff) {
-    intStamps.fill(0);
-    intStamp = 0;
-  }
-  const stamp = ++intStamp;
-  const table = intTable;
-  const stamps = intStamps;
-  const mask = size - 1;
-  const shift = 32 - bits;
-  for (let i = 0; i < n; i++) {
-    const key = keys[i];
-    if (typeof key !== 'number' || (key | 0) !== key) return -1;
-    let at = Math.imul(key, 0x9e3779b1) >>> shift;
-    for (;;) {
-      if (stamps[at] !== stamp) {
-        stamps[at] = stamp;
-        table[at] = key;
-        break;
-      }
-      if (table[at] === key) return 1;
-      at = (at + 1) & mask;
-    }
+  const seen = new IntTable(keys.length);
+  for (const key of keys) {
+    if (!isInt32(key)) return -1;
+    if (!seen.set(key, 0)) return 1;
   }
   return 0;
 }

@@ -1,0 +1,131 @@
+/** An empty bucket of {@link IntTable} (slots are stored plus one). */
+const EMPTY = 0;
+const MIN_BUCKETS = 16;
+
+/** Whether `key` is an int32 number (`(key | 0) === key`, so -0 counts, as 0). */
+export function isInt32(key: unknown): key is number {
+  return typeof key === 'number' && (key | 0) === key;
+}
+
+/**
+ * An open-addressing hash table from int32 keys to non-negative integers (slot numbers):
+ * linear probing, deletion by backward shift (no tombstones), at most half full. Two typed
+ * arrays, 8 bytes a bucket; a lookup reads a bucket or a few neighbours. Why: a `Map` that
+ * churns (a full cache deletes a key and adds another on every write) rehashes often, and
+ * number keys — database ids, mostly — cost several times more there than here; a per-batch
+ * duplicate check costs about a third of building a `Set`.
+ */
+export class IntTable {
+  #keys: Int32Array;
+  /** `value + 1` per bucket; `EMPTY` marks a free bucket. */
+  #slots: Uint32Array;
+  #mask: number;
+  /** `32 - log2(buckets)`: a key's home bucket is the top bits of its Fibonacci hash. */
+  #shift: number;
+  size = 0;
+
+  /** `expected`: keys it should hold without growing. */
+  constructor(expected = 0) {
+    let buckets = MIN_BUCKETS;
+    while (buckets < 2 * expected) buckets *= 2;
+    this.#keys = new Int32Array(buckets);
+    this.#slots = new Uint32Array(buckets);
+    this.#mask = buckets - 1;
+    this.#shift = 32 - Math.log2(buckets);
+  }
+
+  /** Buckets allocated. */
+  get buckets(): number {
+    return this.#slots.length;
+  }
+
+  #home(key: number): number {
+    return Math.imul(key, 0x9e37_79b1) >>> this.#shift;
+  }
+
+  get(key: number): number | undefined {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = this.#home(key); ; i = (i + 1) & mask) {
+      const s = slots[i] as number;
+      if (s === EMPTY) return undefined;
+      if (keys[i] === key) return s - 1;
+    }
+  }
+
+  /** Maps `key` to `slot`; returns whether `key` was new. */
+  set(key: number, slot: number): boolean {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = this.#home(key); ; i = (i + 1) & mask) {
+      const s = slots[i] as number;
+      if (s === EMPTY) {
+        keys[i] = key;
+        slots[i] = slot + 1;
+        if (++this.size * 2 > mask + 1) this.#resize((mask + 1) * 2);
+        return true;
+      }
+      if (keys[i] === key) {
+        slots[i] = slot + 1;
+        return false;
+      }
+    }
+  }
+
+  delete(key: number): boolean {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let i = this.#home(key);
+    for (; ; i = (i + 1) & mask) {
+      const s = slots[i] as number;
+      if (s === EMPTY) return false;
+      if (keys[i] === key) break;
+    }
+    // Backward shift: move later keys of the probe run into the hole when their home allows.
+    for (let j = (i + 1) & mask; slots[j] !== EMPTY; j = (j + 1) & mask) {
+      const home = this.#home(keys[j] as number);
+      // `j`'s key may fill hole `i` unless its home lies cyclically in (i, j].
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        keys[i] = keys[j] as number;
+        slots[i] = slots[j] as number;
+        i = j;
+      }
+    }
+    slots[i] = EMPTY;
+    this.size--;
+    return true;
+  }
+
+  /** Forgets every key; keeps the buckets. */
+  clear(): void {
+    if (this.size === 0) return;
+    this.size = 0;
+    this.#slots.fill(EMPTY);
+  }
+
+  *entries(): IterableIterator<[number, number]> {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i] as number;
+      if (s !== EMPTY) yield [keys[i] as number, s - 1];
+    }
+  }
+
+  #resize(buckets: number): void {
+    const keys = this.#keys;
+    const slots = this.#slots;
+    this.#keys = new Int32Array(buckets);
+    this.#slots = new Uint32Array(buckets);
+    this.#mask = buckets - 1;
+    this.#shift = 32 - Math.log2(buckets);
+    this.size = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i] as number;
+      if (s !== EMPTY) this.set(keys[i] as number, s - 1);
+    }
+  }
+}
