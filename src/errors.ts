@@ -1,5 +1,17 @@
 const kBrand = Symbol.for('sluice.error.code');
 
+/**
+ * Every `code` a {@link SluiceError} can carry. A union of literals, so a misspelt comparison
+ * (`err.code === 'SLUICE_QUEUE_FUL'`) fails to compile.
+ */
+export type SluiceErrorCode =
+  | 'SLUICE_ERROR'
+  | 'SLUICE_QUEUE_FULL'
+  | 'SLUICE_CLOSED'
+  | 'SLUICE_TIMEOUT'
+  | 'SLUICE_INVALID_INPUT'
+  | 'SLUICE_BATCH_RESULT';
+
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
   /** The underlying error, if any. */
@@ -21,9 +33,9 @@ export interface SluiceErrorOptions {
  */
 export class SluiceError extends Error {
   /** Stable machine-readable code of this error class. */
-  static readonly code: string = 'SLUICE_ERROR';
+  static readonly code: SluiceErrorCode = 'SLUICE_ERROR';
   /** Stable machine-readable code, e.g. `'SLUICE_QUEUE_FULL'`. */
-  readonly code: string;
+  readonly code: SluiceErrorCode;
 
   constructor(message: string, options?: SluiceErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -44,22 +56,28 @@ export class SluiceError extends Error {
 
 /** A bounded queue is full; the bound's policy is to reject. Code `SLUICE_QUEUE_FULL`. */
 export class QueueFullError extends SluiceError {
-  static override readonly code = 'SLUICE_QUEUE_FULL';
+  static override readonly code: SluiceErrorCode = 'SLUICE_QUEUE_FULL';
 }
 
 /** The object was closed; the operation was refused or abandoned. Code `SLUICE_CLOSED`. */
 export class ClosedError extends SluiceError {
-  static override readonly code = 'SLUICE_CLOSED';
+  static override readonly code: SluiceErrorCode = 'SLUICE_CLOSED';
 }
 
 /** A wait or an operation exceeded its time budget. Code `SLUICE_TIMEOUT`. */
 export class TimeoutError extends SluiceError {
-  static override readonly code = 'SLUICE_TIMEOUT';
+  static override readonly code: SluiceErrorCode = 'SLUICE_TIMEOUT';
 }
 
-/** Invalid runtime input (not an option: those throw `TypeError`/`RangeError`). Code `SLUICE_INVALID_INPUT`. */
+/**
+ * Invalid input at run time — a non-function task, a bad per-call option, a callback that
+ * returned something unusable — as opposed to a bad constructor option, which throws a
+ * `TypeError` / `RangeError` at once. A function that returns a promise rejects with it; it
+ * never throws. The message has the same shape as an option's:
+ * ``Expected `priority` to be a finite number, got `NaN` (number)``. Code `SLUICE_INVALID_INPUT`.
+ */
 export class InvalidInputError extends SluiceError {
-  static override readonly code = 'SLUICE_INVALID_INPUT';
+  static override readonly code: SluiceErrorCode = 'SLUICE_INVALID_INPUT';
 }
 
 /**
@@ -67,5 +85,5 @@ export class InvalidInputError extends SluiceError {
  * array of the wrong length, or a `Map` missing a key. Code `SLUICE_BATCH_RESULT`.
  */
 export class BatchResultError extends SluiceError {
-  static override readonly code = 'SLUICE_BATCH_RESULT';
+  static override readonly code: SluiceErrorCode = 'SLUICE_BATCH_RESULT';
 }

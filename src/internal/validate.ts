@@ -1,3 +1,5 @@
+import { InvalidInputError } from '../errors.js';
+
 /** Renders a value for an error message: `` `0` (number) ``. */
 export function describe(value: unknown): string {
   let shown: string;
@@ -18,8 +20,31 @@ export function describe(value: unknown): string {
   return `\`${shown}\` (${type})`;
 }
 
+/** The DESIGN message shape: ``Expected `name` to be …, got `value` (type)``. */
+export function expectation(name: string, expected: string, value: unknown): string {
+  return `Expected \`${name}\` to be ${expected}, got ${describe(value)}`;
+}
+
+/** Runtime misuse, as a rejection value: an {@link InvalidInputError} with the DESIGN message. */
+export function invalidInput(name: string, expected: string, value: unknown): InvalidInputError {
+  return new InvalidInputError(expectation(name, expected, value));
+}
+
+/**
+ * Runs a validator on runtime input and turns its `TypeError` / `RangeError` into an
+ * {@link InvalidInputError} with the same message; returns `undefined` when the input is valid.
+ */
+export function checkInput(check: () => void): InvalidInputError | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return new InvalidInputError((error as Error).message, { cause: error });
+  }
+}
+
 function fail(name: string, expected: string, value: unknown, range: boolean): never {
-  const message = `Expected \`${name}\` to be ${expected}, got ${describe(value)}`;
+  const message = expectation(name, expected, value);
   throw range ? new RangeError(message) : new TypeError(message);
 }
 
