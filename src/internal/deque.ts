@@ -1,5 +1,9 @@
 const MIN_CAPACITY = 16;
 
+function emptyArrays<A, B>(capacity: number): [(A | undefined)[], (B | undefined)[], Float64Array] {
+  return [new Array<A | undefined>(capacity), new Array<B | undefined>(capacity), new Float64Array(capacity)];
+}
+
 /**
  * FIFO ring buffer of `(item, aux, stamp)` triples in flat arrays: no wrapper object per entry,
  * O(1) push and shift. Entries are removed in O(1) by tombstoning: the owner marks an item dead
@@ -22,12 +26,11 @@ export class Deque<A, B> {
   /** Stamp of the entry most recently returned by {@link Deque.shift}. */
   stamp = 0;
 
-  constructor(isDead: (item: A) => boolean) {
+  /** `capacity`: initial slots, a power of two (small for queues that are usually short). */
+  constructor(isDead: (item: A) => boolean, capacity = MIN_CAPACITY) {
     this.#isDead = isDead;
-    this.#items = new Array<A | undefined>(MIN_CAPACITY);
-    this.#aux = new Array<B | undefined>(MIN_CAPACITY);
-    this.#stamps = new Float64Array(MIN_CAPACITY);
-    this.#mask = MIN_CAPACITY - 1;
+    [this.#items, this.#aux, this.#stamps] = emptyArrays<A, B>(capacity);
+    this.#mask = capacity - 1;
   }
 
   /** Live entries. */
@@ -68,7 +71,8 @@ export class Deque<A, B> {
   /** Records that one queued item has just become dead; compacts when the dead dominate. */
   markDead(): void {
     this.#dead++;
-    if (this.#dead > 64 && this.#dead * 2 > this.#length) this.#compact();
+    if (this.#dead === this.#length) this.#reset();
+    else if (this.#dead > 64 && this.#dead * 2 > this.#length) this.#compact();
   }
 
   /** Removes every entry, calling `fn` on each live one in FIFO order. */
@@ -78,9 +82,7 @@ export class Deque<A, B> {
     const mask = this.#mask;
     const head = this.#head;
     const length = this.#length;
-    this.#items = new Array<A | undefined>(MIN_CAPACITY);
-    this.#aux = new Array<B | undefined>(MIN_CAPACITY);
-    this.#stamps = new Float64Array(MIN_CAPACITY);
+    [this.#items, this.#aux, this.#stamps] = emptyArrays<A, B>(MIN_CAPACITY);
     this.#mask = MIN_CAPACITY - 1;
     this.#head = 0;
     this.#length = 0;
@@ -90,6 +92,21 @@ export class Deque<A, B> {
       const item = items[i] as A;
       if (!this.#isDead(item)) fn(item, aux[i]);
     }
+  }
+
+  /** Drops every entry (all are dead) and, if it grew, the buffer that held them. */
+  #reset(): void {
+    if (this.#items.length > MIN_CAPACITY) {
+      [this.#items, this.#aux, this.#stamps] = emptyArrays<A, B>(MIN_CAPACITY);
+      this.#mask = MIN_CAPACITY - 1;
+    } else {
+      this.#items.fill(undefined);
+      this.#aux.fill(undefined);
+    }
+    this.#head = 0;
+    this.#length = 0;
+    this.#dead = 0;
+    this.aux = undefined;
   }
 
   #compact(): void {
