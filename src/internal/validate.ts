@@ -92,6 +92,14 @@ export function finiteNumber(name: string, value: unknown): number {
   return value;
 }
 
+/** An injected clock: an object with a `now()` method returning milliseconds. */
+export function clock<C extends { now(): number }>(name: string, value: C): C {
+  if (typeof value !== 'object' || value === null || typeof (value as { now?: unknown }).now !== 'function') {
+    fail(name, 'an object with a now() method', value, false);
+  }
+  return value;
+}
+
 export function isFunction(name: string, value: unknown): void {
   if (typeof value !== 'function') fail(name, 'a function', value, false);
 }

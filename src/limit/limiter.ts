@@ -2,7 +2,10 @@ import { ClosedError, QueueFullError, TimeoutError } from '../errors.js';
 import { channels } from '../internal/channels.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
+import { IndexedHeap, type HeapNode } from '../internal/heap.js';
+import { reportError } from '../internal/report.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import { Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 
 /** Options of {@link Limiter}. */
@@ -74,43 +77,52 @@ export interface LimiterStats {
   readonly runMs: number;
 }
 
-type Task = () => unknown;
 type Resolve = (value: unknown) => void;
+type Reject = (reason: unknown) => void;
 
-/** A queued call with a signal, timeout or priority: the only queued calls that need a record. */
+/**
+ * A queued call with a signal, timeout or priority: the only queued calls that need a record.
+ * Once settled (started, aborted, timed out, closed) it drops its resolvers and signal, so a
+ * tombstone left in a queue references nothing.
+ */
 class Waiter {
   done = false;
   onAbort: (() => void) | undefined = undefined;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  timer: Timer | undefined = undefined;
   constructor(
-    readonly task: Task | undefined,
-    readonly resolve: Resolve,
-    readonly reject: (reason: unknown) => void,
-    readonly signal: AbortSignal | undefined,
+    /** Whether this is an `acquire()` (resolved with a Permit) or a task's gate (resolved with its start time). */
+    readonly acquire: boolean,
+    public resolve: Resolve | undefined,
+    public reject: Reject | undefined,
+    public signal: AbortSignal | undefined,
     readonly level: Level,
   ) {}
 }
 
-type Entry = Task | Waiter;
+/** A queued entry: a task gate's or an acquire's resolver (no signal, timeout or priority), or a Waiter. */
+type Entry = Resolve | Waiter;
 
-interface Level {
+/** The queue of one priority; in the level heap while it holds a live entry. */
+interface Level extends HeapNode {
   readonly priority: number;
-  readonly queue: Deque<Entry, Resolve>;
+  readonly queue: Deque<Entry, typeof ACQUIRE | undefined>;
 }
 
 const isDead = (entry: Entry): boolean => entry instanceof Waiter && entry.done;
-/** Marks a queued `acquire()` in place of a task. */
-const ACQUIRE: Task = () => undefined;
+/** Aux of a queued `acquire()` without options; a queued task's gate has none. */
+const ACQUIRE = 1;
+/** The gate of a task that got a slot at once: it still starts one microtask later. */
+const OPEN: Promise<undefined> = Promise.resolve(undefined);
 
-// A shared executor captures the resolver without allocating a closure per promise.
+// A shared executor captures the resolvers without allocating a closure per promise.
 let captured: Resolve | undefined;
-let capturedReject: ((reason: unknown) => void) | undefined;
-function capture(resolve: Resolve, reject: (reason: unknown) => void): void {
+let capturedReject: Reject | undefined;
+function capture(resolve: Resolve, reject: Reject): void {
   captured = resolve;
   capturedReject = reject;
 }
 
-const channel = channels('limit', ['enqueue', 'start', 'end', 'reject']);
+const channel = channels('limit', ['enqueue', 'start', 'end', 'reject', 'error']);
 
 /**
  * A permit from {@link Limiter.acquire}: holds one slot until released. Releasing is
@@ -175,12 +187,15 @@ export class Limiter implements AsyncDisposable {
   readonly #maxQueue: number;
   readonly #clock: Clock;
   readonly #default: Level;
-  /** Levels sorted by descending priority; the default level is always present. */
-  #levels: Level[];
+  /** Priorities other than 0, to their level. */
+  readonly #byPriority = new Map<number, Level>();
+  /** Non-empty levels, highest priority on top: O(log levels) to add or drop one. */
+  readonly #levels = new IndexedHeap<Level>((a, b) => a.priority > b.priority);
   #running = 0;
   #queued = 0;
   #closed = false;
-  #idle: (() => void)[] = [];
+  /** `onIdle` resolvers; a Set so that an aborted `onIdle` leaves in O(1). */
+  #idle = new Set<() => void>();
   #closing: Promise<void> | undefined;
   /** Latest clock reading; enqueue stamps reuse it for up to 64 calls (see `#stamp`). */
   #lastNow = 0;
@@ -200,11 +215,8 @@ export class Limiter implements AsyncDisposable {
     const o: Partial<LimiterOptions> = options ?? {};
     this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
     this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue ?? 10_000, true);
-    const clock: { readonly now?: unknown } | undefined = o.clock;
-    if (clock !== undefined) v.isFunction('clock.now', clock.now);
-    this.#clock = o.clock ?? monotonicClock;
-    this.#default = { priority: 0, queue: new Deque<Entry, Resolve>(isDead) };
-    this.#levels = [this.#default];
+    this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
+    this.#default = { priority: 0, queue: new Deque<Entry, typeof ACQUIRE>(isDead), heapIndex: -1 };
   }
 
   static {
@@ -254,26 +266,30 @@ export class Limiter implements AsyncDisposable {
 
   /**
    * Runs `fn` when a slot is free and returns its result. Rejects with fn's error, or without
-   * running it with `QueueFullError`, `ClosedError`, `TimeoutError` or `signal.reason`.
+   * running it with `QueueFullError`, `ClosedError`, `TimeoutError`, `signal.reason`, or
+   * `InvalidInputError` for a non-function `fn` or bad options; it never throws.
+   *
+   * `fn` always starts asynchronously — at the earliest one microtask after `run` returns, even
+   * when a slot is free — and in the async context (`AsyncLocalStorage`) of the `run` call,
+   * not of the task whose end freed its slot.
    */
   run<T>(fn: () => T | PromiseLike<T>, options?: RunOptions): Promise<T> {
     this.#submitted++;
     if (typeof fn !== 'function') {
       this.#rejected++;
-      return Promise.reject(new TypeError(`Expected \`fn\` to be a function, got ${v.describe(fn)}`));
+      return Promise.reject(v.invalidInput('fn', 'a function', fn));
     }
     if (options !== undefined) return this.#enqueue(fn, options) as Promise<T>;
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
+      const start = this.#now();
       this.#running++;
-      return this.#execute(fn, this.#now());
+      return this.#execute(fn, OPEN, start);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    const promise = new Promise(capture) as Promise<T>;
-    this.#default.queue.push(fn, captured, this.#stamp());
-    this.#queued++;
-    if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority: 0 });
-    return promise;
+    const gate = new Promise(capture) as Promise<number>;
+    this.#push(this.#default, captured as Resolve, undefined);
+    return this.#execute(fn, gate, 0);
   }
 
   /**
@@ -284,14 +300,14 @@ export class Limiter implements AsyncDisposable {
     this.#submitted++;
     if (options !== undefined) return this.#enqueue(undefined, options) as Promise<Permit>;
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
+      const start = this.#now();
       this.#running++;
-      return Promise.resolve(new Permit(this, this.#now()));
+      return Promise.resolve(new Permit(this, start));
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise(capture) as Promise<Permit>;
-    this.#default.queue.push(ACQUIRE, captured, this.#stamp());
-    this.#queued++;
+    this.#push(this.#default, captured as Resolve, ACQUIRE);
     return promise;
   }
 
@@ -312,12 +328,17 @@ export class Limiter implements AsyncDisposable {
 
   /** Resolves when nothing is running or queued. Takes `{ signal }` like every wait. */
   onIdle(options?: { readonly signal?: AbortSignal | undefined }): Promise<void> {
+    const invalid = v.checkInput(() => {
+      v.options('options', options);
+      v.abortSignal('signal', options?.signal);
+    });
+    if (invalid !== undefined) return Promise.reject(invalid);
     if (this.#running === 0 && this.#queued === 0) return Promise.resolve();
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     return new Promise<void>((resolve, reject) => {
       if (signal === undefined) {
-        this.#idle.push(resolve);
+        this.#idle.add(resolve);
         return;
       }
       const done = (): void => {
@@ -325,11 +346,10 @@ export class Limiter implements AsyncDisposable {
         resolve();
       };
       const listener = linkSignal(signal, () => {
-        const i = this.#idle.indexOf(done);
-        if (i !== -1) this.#idle.splice(i, 1);
+        this.#idle.delete(done);
         reject(signal.reason as Error);
       });
-      this.#idle.push(done);
+      this.#idle.add(done);
     });
   }
 
@@ -341,19 +361,22 @@ export class Limiter implements AsyncDisposable {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     const error = new ClosedError('Limiter closed while the task was queued');
-    for (const level of this.#levels) {
-      level.queue.drain((entry, resolve) => {
+    const levels = [this.#default, ...this.#byPriority.values()];
+    this.#levels.clear();
+    this.#byPriority.clear();
+    for (const level of levels) {
+      level.queue.drain((entry) => {
         this.#queued--;
         this.#rejected++;
         if (entry instanceof Waiter) {
+          const reject = entry.reject as Reject;
           this.#settleWaiter(entry);
-          entry.reject(error);
+          reject(error);
         } else {
-          (resolve as Resolve)(Promise.reject(error));
+          entry(Promise.reject(error));
         }
       });
     }
-    this.#levels = [this.#default];
     this.#closing = this.onIdle();
     return this.#closing;
   }
@@ -376,82 +399,113 @@ export class Limiter implements AsyncDisposable {
     return undefined;
   }
 
-  #enqueue(task: Task | undefined, options: RunOptions): Promise<unknown> {
-    v.options('options', options);
-    const { signal, priority = 0, timeout } = options;
-    if (signal !== undefined) v.abortSignal('signal', signal);
-    v.finiteNumber('priority', priority);
-    if (timeout !== undefined) v.nonNegativeNumber('timeout', timeout, true);
+  /** Queues an entry on `level`, putting the level in the heap if it was empty. */
+  #push(level: Level, entry: Entry, aux: typeof ACQUIRE | undefined): void {
+    if (level.queue.size === 0) this.#levels.push(level);
+    level.queue.push(entry, aux, this.#stamp());
+    this.#queued++;
+    if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority: level.priority });
+  }
+
+  #enqueue(task: (() => unknown) | undefined, options: RunOptions): Promise<unknown> {
+    let priority = 0;
+    let timeout: number | undefined;
+    let signal: AbortSignal | undefined;
+    const invalid = v.checkInput(() => {
+      v.options('options', options);
+      ({ signal, priority = 0, timeout } = options);
+      v.abortSignal('signal', signal);
+      v.finiteNumber('priority', priority);
+      if (timeout !== undefined) v.nonNegativeNumber('timeout', timeout, true);
+    });
+    if (invalid !== undefined) {
+      this.#rejected++;
+      return Promise.reject(invalid);
+    }
     if (signal?.aborted === true) {
       this.#aborted++;
       return Promise.reject(signal.reason as Error);
     }
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
+      const start = this.#now();
       this.#running++;
-      return task === undefined
-        ? Promise.resolve(new Permit(this, this.#now()))
-        : this.#execute(task, this.#now());
+      return task === undefined ? Promise.resolve(new Permit(this, start)) : this.#execute(task, OPEN, start);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
 
     const promise = new Promise(capture);
     const level = this.#level(priority);
-    const waiter = new Waiter(task, captured as Resolve, capturedReject!, signal, level);
+    const waiter = new Waiter(task === undefined, captured, capturedReject, signal, level);
     if (signal !== undefined) {
-      waiter.onAbort = linkSignal(signal, () => this.#abandon(waiter, signal.reason, false));
+      const s = signal;
+      waiter.onAbort = linkSignal(s, () => this.#abandon(waiter, s.reason, false));
     }
     if (timeout !== undefined && timeout !== Infinity) {
-      waiter.timer = setTimeout(() => {
-        this.#abandon(waiter, new TimeoutError(`Waited more than ${timeout} ms for a slot`), true);
-      }, timeout);
-      waiter.timer.unref();
+      const ms = timeout;
+      waiter.timer = new Timer(() => {
+        this.#abandon(waiter, new TimeoutError(`Waited more than ${ms} ms for a slot`), true);
+      }, ms);
     }
-    level.queue.push(waiter, undefined, this.#stamp());
-    this.#queued++;
-    if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority });
-    return promise;
+    this.#push(level, waiter, undefined);
+    return task === undefined ? promise : this.#execute(task, promise as Promise<number>, 0);
   }
 
   #level(priority: number): Level {
     if (priority === 0) return this.#default;
-    const levels = this.#levels;
-    let i = 0;
-    while (i < levels.length && (levels[i] as Level).priority > priority) i++;
-    const found = levels[i];
-    if (found !== undefined && found.priority === priority) return found;
-    const level: Level = { priority, queue: new Deque<Entry, Resolve>(isDead) };
-    levels.splice(i, 0, level);
+    let level = this.#byPriority.get(priority);
+    if (level === undefined) {
+      // Most priority levels hold a few entries: start small.
+      level = { priority, queue: new Deque<Entry, typeof ACQUIRE>(isDead, 4), heapIndex: -1 };
+      this.#byPriority.set(priority, level);
+    }
     return level;
   }
 
   #abandon(waiter: Waiter, reason: unknown, timedOut: boolean): void {
     if (waiter.done) return;
+    const reject = waiter.reject as Reject;
     this.#settleWaiter(waiter);
     this.#queued--;
     if (timedOut) this.#timedOut++;
     else this.#aborted++;
-    waiter.level.queue.markDead();
-    if (waiter.level !== this.#default && waiter.level.queue.size === 0) this.#dropLevel(waiter.level);
-    waiter.reject(reason);
+    const level = waiter.level;
+    level.queue.markDead();
+    if (level.queue.size === 0) this.#dropLevel(level);
+    reject(reason);
     if (this.#running === 0 && this.#queued === 0) this.#notifyIdle();
   }
 
+  /** Marks a waiter settled and lets go of everything it referenced. */
   #settleWaiter(waiter: Waiter): void {
     waiter.done = true;
     unlinkSignal(waiter.signal, waiter.onAbort);
     waiter.onAbort = undefined;
-    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.signal = undefined;
+    waiter.resolve = undefined;
+    waiter.reject = undefined;
+    waiter.timer?.cancel();
+    waiter.timer = undefined;
   }
 
+  /** Takes an empty level out of the heap (and forgets it, unless it is the default one). */
   #dropLevel(level: Level): void {
-    const i = this.#levels.indexOf(level);
-    if (i !== -1) this.#levels.splice(i, 1);
+    this.#levels.remove(level);
+    if (level !== this.#default) this.#byPriority.delete(level.priority);
   }
 
-  /** A fresh clock reading, remembered for `#stamp`. */
+  /**
+   * A fresh clock reading, remembered for `#stamp`. An injected clock that throws must not
+   * cost a slot or an unhandled rejection: the error is published on `sluice:limit:error`
+   * and the previous reading is used.
+   */
   #now(): number {
-    return (this.#lastNow = this.#clock.now());
+    try {
+      return (this.#lastNow = this.#clock.now());
+    } catch (error) {
+      reportError(channel.error, error, this, 'clock.now');
+      return this.#lastNow;
+    }
   }
 
   /**
@@ -463,37 +517,24 @@ export class Limiter implements AsyncDisposable {
     return (this.#stamps++ & 63) === 0 ? this.#now() : this.#lastNow;
   }
 
-  /** Runs a task that holds a slot since `start` (a clock reading). */
-  async #execute<T>(task: () => T | PromiseLike<T>, start: number): Promise<T> {
+  /**
+   * Runs a task once `gate` opens with its start time (`OPEN`: it holds a slot since `start`).
+   * Called synchronously by `run`, so the awaits below continue in the caller's async context,
+   * and the task starts no earlier than a microtask later. A gate rejected by an abort, a
+   * timeout or `close()` rejects the call without the task ever running or holding a slot.
+   */
+  async #execute<T>(
+    task: () => T | PromiseLike<T>,
+    gate: Promise<number | undefined>,
+    start: number,
+  ): Promise<T> {
+    start = (await gate) ?? start;
     if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
     let ok = false;
     try {
       const value = await task();
       ok = true;
       return value;
-    } finally {
-      const now = this.#now();
-      this.#runMs += now - start;
-      if (ok) this.#completed++;
-      else this.#failed++;
-      if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, ok });
-      this.#release(now);
-    }
-  }
-
-  /**
-   * `#execute` for a queued task: settles the caller's promise directly instead of resolving
-   * it with another promise, which would cost an extra promise adoption per task.
-   */
-  async #executeQueued(task: Task, resolve: Resolve, start: number): Promise<void> {
-    if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
-    let ok = false;
-    try {
-      const value = await task();
-      ok = true;
-      resolve(value);
-    } catch (error) {
-      resolve(Promise.reject(error));
     } finally {
       const now = this.#now();
       this.#runMs += now - start;
@@ -511,38 +552,31 @@ export class Limiter implements AsyncDisposable {
     else if (this.#running === 0) this.#notifyIdle();
   }
 
-  /** Starts queued entries while slots are free; they start at `now`. */
+  /** Opens queued entries' gates while slots are free; they start at `now`. */
   #drain(now: number): void {
     while (this.#running < this.#concurrency && this.#queued > 0) {
-      const level = this.#nextLevel();
-      const entry = level.queue.shift() as Entry;
-      this.#queueWaitMs += now - level.queue.stamp;
+      const level = this.#levels.peek() as Level;
+      const queue = level.queue;
+      const entry = queue.shift() as Entry;
+      this.#queueWaitMs += now - queue.stamp;
       this.#queued--;
       this.#running++;
+      if (queue.size === 0) this.#dropLevel(level);
       if (entry instanceof Waiter) {
+        const resolve = entry.resolve as Resolve;
+        const acquire = entry.acquire;
         this.#settleWaiter(entry);
-        if (level !== this.#default && level.queue.size === 0) this.#dropLevel(level);
-        if (entry.task === undefined) entry.resolve(new Permit(this, now));
-        else entry.resolve(this.#execute(entry.task, now));
+        resolve(acquire ? new Permit(this, now) : now);
       } else {
-        const resolve = level.queue.aux as Resolve;
-        if (entry === ACQUIRE) resolve(new Permit(this, now));
-        else void this.#executeQueued(entry, resolve, now);
+        entry(queue.aux === ACQUIRE ? new Permit(this, now) : now);
       }
     }
   }
 
-  #nextLevel(): Level {
-    const levels = this.#levels;
-    if (levels.length === 1) return this.#default;
-    for (const level of levels) if (level.queue.size > 0) return level;
-    return this.#default;
-  }
-
   #notifyIdle(): void {
     const idle = this.#idle;
-    if (idle.length === 0) return;
-    this.#idle = [];
+    if (idle.size === 0) return;
+    this.#idle = new Set();
     for (const resolve of idle) resolve();
   }
 }

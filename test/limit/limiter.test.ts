@@ -324,18 +324,20 @@ describe('Limiter', () => {
     } finally {
       names.forEach((name, i) => unsubscribe(`sluice:limit:${name}`, handlers[i]!));
     }
-    assert.deepEqual(seen, ['start', 'enqueue', 'reject', 'end', 'start', 'end']);
+    // `a` starts a microtask after `run` returns, so `b`'s enqueue and the refusal come first.
+    assert.deepEqual(seen, ['enqueue', 'reject', 'start', 'end', 'start', 'end']);
   });
 
-  it('rejects a non-function task with a TypeError', async () => {
+  it('rejects a non-function task with InvalidInputError', async () => {
     const limiter = new Limiter({ concurrency: 1 });
-    await assert.rejects(
-      limiter.run(42 as never),
-      new TypeError('Expected `fn` to be a function, got `42` (number)'),
-    );
+    await assert.rejects(limiter.run(42 as never), {
+      name: 'InvalidInputError',
+      code: 'SLUICE_INVALID_INPUT',
+      message: 'Expected `fn` to be a function, got `42` (number)',
+    });
   });
 
-  it('validates options eagerly with the DESIGN.md message shape', () => {
+  it('validates options eagerly with the DESIGN.md message shape', async () => {
     const cases: [unknown, RegExp | string, ErrorConstructor][] = [
       [
         { concurrency: 0 },
@@ -369,7 +371,12 @@ describe('Limiter', () => {
       ],
       [
         { concurrency: 1, clock: {} },
-        'Expected `clock.now` to be a function, got `undefined` (undefined)',
+        'Expected `clock` to be an object with a now() method, got `{}` (object)',
+        TypeError,
+      ],
+      [
+        { concurrency: 1, clock: null },
+        'Expected `clock` to be an object with a now() method, got `null` (null)',
         TypeError,
       ],
       [null, 'Expected `options` to be an object or undefined, got `null` (null)', TypeError],
@@ -394,13 +401,19 @@ describe('Limiter', () => {
       () => limiter.resize(-2),
       /Expected `concurrency` to be a positive integer or Infinity, got `-2`/,
     );
-    assert.throws(
-      () => limiter.run(() => 1, { priority: Infinity }),
-      /Expected `priority` to be a finite number/,
+    await assert.rejects(
+      limiter.run(() => 1, { priority: Infinity }),
+      {
+        code: 'SLUICE_INVALID_INPUT',
+        message: /Expected `priority` to be a finite number/,
+      },
     );
-    assert.throws(
-      () => limiter.run(() => 1, { timeout: -5 }),
-      /Expected `timeout` to be a non-negative number or Infinity, got `-5`/,
+    await assert.rejects(
+      limiter.run(() => 1, { timeout: -5 }),
+      {
+        code: 'SLUICE_INVALID_INPUT',
+        message: /Expected `timeout` to be a non-negative number or Infinity, got `-5`/,
+      },
     );
   });
 });
