@@ -20,6 +20,8 @@ export interface MapOptions {
   readonly stopOnError?: boolean;
 }
 
+const STARTED: Promise<void> = Promise.resolve();
+
 /** The function {@link map} applies; `signal` aborts when the whole map stops early. */
 export type Mapper<T, R> = (item: T, index: number, signal: AbortSignal) => R | PromiseLike<R>;
 
@@ -27,6 +29,9 @@ export type Mapper<T, R> = (item: T, index: number, signal: AbortSignal) => R | 
  * Applies `fn` to every item with bounded concurrency and resolves with the results in input
  * order. Sync and async iterables are consumed lazily: an async iterable is never read ahead
  * of free slots, so an endless stream runs in bounded memory (besides the results).
+ *
+ * Never throws: bad input rejects with `InvalidInputError`. `fn` and the iterator start a
+ * microtask after the call, in the caller's async context.
  *
  * @example
  * ```ts
@@ -39,18 +44,24 @@ export function map<T, R>(
   fn: Mapper<T, R>,
   options: MapOptions,
 ): Promise<R[]> {
-  v.options('options', options);
-  v.isFunction('fn', fn);
-  const concurrency = v.positiveInteger('concurrency', options?.concurrency, true);
-  const outer = options.signal;
-  v.abortSignal('signal', outer);
-  const stopOnError = options.stopOnError ?? true;
+  let concurrency = 0;
+  let outer: AbortSignal | undefined;
+  let stopOnError = true;
+  let sync = false;
+  const invalid = v.checkInput(() => {
+    v.options('options', options);
+    v.isFunction('fn', fn);
+    concurrency = v.positiveInteger('concurrency', options?.concurrency, true);
+    outer = options.signal;
+    v.abortSignal('signal', outer);
+    stopOnError = options.stopOnError ?? true;
+    sync = typeof (input as Partial<Iterable<T>> | null)?.[Symbol.iterator] === 'function';
+    if (!sync && typeof (input as Partial<AsyncIterable<T>> | null)?.[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError(v.expectation('input', 'an iterable or async iterable', input));
+    }
+  });
+  if (invalid !== undefined) return Promise.reject(invalid);
   if (outer?.aborted === true) return Promise.reject(outer.reason as Error);
-
-  const sync = typeof (input as Iterable<T>)[Symbol.iterator] === 'function';
-  if (!sync && typeof (input as AsyncIterable<T>)[Symbol.asyncIterator] !== 'function') {
-    throw new TypeError(`Expected \`input\` to be an iterable or async iterable, got ${v.describe(input)}`);
-  }
 
   return new Promise<R[]>((resolve, reject) => {
     const controller = new AbortController();
@@ -66,7 +77,8 @@ export function map<T, R>(
     let exhausted = false;
     let stopped = false;
 
-    const onAbort = outer === undefined ? undefined : linkSignal(outer, () => stop(outer.reason, false));
+    const o = outer;
+    const onAbort = o === undefined ? undefined : linkSignal(o, () => stop(o.reason, false));
 
     function stop(error: unknown, fromIterator: boolean): void {
       if (stopped) return;
@@ -113,6 +125,7 @@ export function map<T, R>(
     // Arrays skip the iterator protocol: no result object per item.
     async function arrayWorker(array: readonly T[]): Promise<void> {
       try {
+        await STARTED; // user code never starts inside the call to `map`
         while (!stopped && index < array.length) {
           const i = index++;
           try {
@@ -133,6 +146,7 @@ export function map<T, R>(
 
     async function worker(): Promise<void> {
       try {
+        await STARTED; // user code (the iterator too) never starts inside the call to `map`
         while (!stopped && !exhausted) {
           let step: IteratorResult<T>;
           try {

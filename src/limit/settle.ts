@@ -44,7 +44,15 @@ export async function settle(
   items: Iterable<unknown>,
   options: SettleOptions = {},
 ): Promise<Outcome<unknown>[]> {
-  v.options('options', options);
+  const invalid = v.checkInput(() => {
+    v.options('options', options);
+    if (typeof (items as Partial<Iterable<unknown>> | null)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError(v.expectation('items', 'an iterable', items));
+    }
+    if (options.concurrency !== undefined) v.positiveInteger('concurrency', options.concurrency, true);
+    v.abortSignal('signal', options.signal);
+  });
+  if (invalid !== undefined) throw invalid;
   const list = Array.from(items);
   // Attach to every promise now, so a rejection never goes unhandled while thunks wait.
   const outcomes: (Promise<Outcome<unknown>> | undefined)[] = list.map((item) =>
@@ -57,8 +65,6 @@ export async function settle(
     const ran = await map(thunks, (i) => run(list[i] as () => unknown), mapOptions);
     for (let k = 0; k < thunks.length; k++)
       outcomes[thunks[k] as number] = Promise.resolve(ran[k] as Outcome<unknown>);
-  } else if (options.concurrency !== undefined) {
-    v.positiveInteger('concurrency', options.concurrency, true);
   }
   return Promise.all(outcomes as Promise<Outcome<unknown>>[]);
 }

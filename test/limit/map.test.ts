@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { InvalidInputError } from '../../src/errors.js';
 import { map } from '../../src/limit/index.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -161,22 +162,57 @@ describe('map', () => {
     );
   });
 
-  it('validates options', () => {
-    assert.throws(
-      () => map([1], (x) => x, { concurrency: 0 }),
-      /Expected `concurrency` to be a positive integer or Infinity, got `0` \(number\)/,
-    );
-    assert.throws(
-      () => map([1], (x) => x, {} as never),
-      /Expected `concurrency` to be a positive integer or Infinity, got `undefined` \(undefined\)/,
-    );
-    assert.throws(
-      () => map([1], 'nope' as never, { concurrency: 1 }),
-      /Expected `fn` to be a function, got `"nope"` \(string\)/,
-    );
-    assert.throws(
-      () => map(5 as never, (x) => x, { concurrency: 1 }),
-      /Expected `input` to be an iterable or async iterable, got `5` \(number\)/,
-    );
+  it('rejects bad input and options with InvalidInputError and never throws', async () => {
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [
+        () => map([1], (x) => x, { concurrency: 0 }),
+        /^Expected `concurrency` to be a positive integer or Infinity, got `0` \(number\)$/,
+      ],
+      [
+        () => map([1], (x) => x, {} as never),
+        /^Expected `concurrency` to be a positive integer or Infinity, got `undefined` \(undefined\)$/,
+      ],
+      [
+        () => map([1], 'nope' as never, { concurrency: 1 }),
+        /^Expected `fn` to be a function, got `"nope"` \(string\)$/,
+      ],
+      [
+        () => map(5 as never, (x) => x, { concurrency: 1 }),
+        /^Expected `input` to be an iterable or async iterable, got `5` \(number\)$/,
+      ],
+      [
+        () => map(null as never, (x) => x, { concurrency: 1 }),
+        /^Expected `input` to be an iterable or async iterable, got `null` \(null\)$/,
+      ],
+      [
+        () => map([1], (x) => x, null as never),
+        /^Expected `options` to be an object or undefined, got `null`/,
+      ],
+    ];
+    for (const [call, message] of cases) {
+      let promise: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => (promise = call()));
+      await assert.rejects(promise!, (err: unknown) => {
+        assert.ok(err instanceof InvalidInputError);
+        assert.equal(err.code, 'SLUICE_INVALID_INPUT');
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  });
+
+  it('starts fn and the iterator a microtask after the call, never inside it', async () => {
+    let calls = 0;
+    let pulls = 0;
+    function* items() {
+      pulls++;
+      yield 1;
+    }
+    const fromArray = map([1, 2], () => calls++, { concurrency: 2 });
+    const fromIterator = map(items(), () => calls++, { concurrency: 2 });
+    assert.equal(calls, 0);
+    assert.equal(pulls, 0);
+    await Promise.all([fromArray, fromIterator]);
+    assert.equal(calls, 3);
   });
 });
