@@ -90,8 +90,8 @@ class Waiter {
   onAbort: (() => void) | undefined = undefined;
   timer: Timer | undefined = undefined;
   constructor(
-    /** Whether this is an `acquire()` (resolved with a Permit) or a task's gate (resolved with its start time). */
-    readonly acquire: boolean,
+    /** The task (its gate opens with a {@link Job}), or `undefined` for an `acquire()` (resolved with a Permit). */
+    public task: Task | undefined,
     public resolve: Resolve | undefined,
     public reject: Reject | undefined,
     public signal: AbortSignal | undefined,
@@ -99,20 +99,33 @@ class Waiter {
   ) {}
 }
 
-/** A queued entry: a task gate's or an acquire's resolver (no signal, timeout or priority), or a Waiter. */
+type Task = () => unknown;
+
+/**
+ * A queued entry: a task gate's or an acquire's resolver (no signal, timeout or priority; the
+ * task, or the ACQUIRE mark, rides in the queue's aux slot), or a Waiter.
+ */
 type Entry = Resolve | Waiter;
+
+/** What a queued task's gate opens with: the task and the time it got its slot. */
+class Job {
+  constructor(
+    readonly task: Task,
+    readonly start: number,
+  ) {}
+}
 
 /** The queue of one priority; in the level heap while it holds a live entry. */
 interface Level extends HeapNode {
   readonly priority: number;
-  readonly queue: Deque<Entry, typeof ACQUIRE | undefined>;
+  readonly queue: Deque<Entry, Task | typeof ACQUIRE>;
 }
 
 const isDead = (entry: Entry): boolean => entry instanceof Waiter && entry.done;
-/** Aux of a queued `acquire()` without options; a queued task's gate has none. */
+/** Aux of a queued `acquire()` without options. */
 const ACQUIRE = 1;
-/** The gate of a task that got a slot at once: it still starts one microtask later. */
-const OPEN: Promise<undefined> = Promise.resolve(undefined);
+/** Awaited before a task that got a slot at once: it still starts one microtask later. */
+const OPEN: Promise<void> = Promise.resolve();
 
 // A shared executor captures the resolvers without allocating a closure per promise.
 let captured: Resolve | undefined;
@@ -216,7 +229,7 @@ export class Limiter implements AsyncDisposable {
     this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
     this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue ?? 10_000, true);
     this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
-    this.#default = { priority: 0, queue: new Deque<Entry, typeof ACQUIRE>(isDead), heapIndex: -1 };
+    this.#default = { priority: 0, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead), heapIndex: -1 };
   }
 
   static {
@@ -283,13 +296,13 @@ export class Limiter implements AsyncDisposable {
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       const start = this.#now();
       this.#running++;
-      return this.#execute(fn, OPEN, start);
+      return this.#execute(fn, start, true);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    const gate = new Promise(capture) as Promise<number>;
-    this.#push(this.#default, captured as Resolve, undefined);
-    return this.#execute(fn, gate, 0);
+    const gate = new Promise(capture) as Promise<Job>;
+    this.#push(this.#default, captured as Resolve, fn);
+    return gate.then(this.#startJob) as Promise<T>;
   }
 
   /**
@@ -400,7 +413,7 @@ export class Limiter implements AsyncDisposable {
   }
 
   /** Queues an entry on `level`, putting the level in the heap if it was empty. */
-  #push(level: Level, entry: Entry, aux: typeof ACQUIRE | undefined): void {
+  #push(level: Level, entry: Entry, aux: Task | typeof ACQUIRE | undefined): void {
     if (level.queue.size === 0) this.#levels.push(level);
     level.queue.push(entry, aux, this.#stamp());
     this.#queued++;
@@ -429,14 +442,14 @@ export class Limiter implements AsyncDisposable {
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       const start = this.#now();
       this.#running++;
-      return task === undefined ? Promise.resolve(new Permit(this, start)) : this.#execute(task, OPEN, start);
+      return task === undefined ? Promise.resolve(new Permit(this, start)) : this.#execute(task, start, true);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
 
     const promise = new Promise(capture);
     const level = this.#level(priority);
-    const waiter = new Waiter(task === undefined, captured, capturedReject, signal, level);
+    const waiter = new Waiter(task, captured, capturedReject, signal, level);
     if (signal !== undefined) {
       const s = signal;
       waiter.onAbort = linkSignal(s, () => this.#abandon(waiter, s.reason, false));
@@ -448,7 +461,7 @@ export class Limiter implements AsyncDisposable {
       }, ms);
     }
     this.#push(level, waiter, undefined);
-    return task === undefined ? promise : this.#execute(task, promise as Promise<number>, 0);
+    return task === undefined ? promise : (promise as Promise<Job>).then(this.#startJob);
   }
 
   #level(priority: number): Level {
@@ -456,7 +469,7 @@ export class Limiter implements AsyncDisposable {
     let level = this.#byPriority.get(priority);
     if (level === undefined) {
       // Most priority levels hold a few entries: start small.
-      level = { priority, queue: new Deque<Entry, typeof ACQUIRE>(isDead, 4), heapIndex: -1 };
+      level = { priority, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead, 4), heapIndex: -1 };
       this.#byPriority.set(priority, level);
     }
     return level;
@@ -482,6 +495,7 @@ export class Limiter implements AsyncDisposable {
     unlinkSignal(waiter.signal, waiter.onAbort);
     waiter.onAbort = undefined;
     waiter.signal = undefined;
+    waiter.task = undefined;
     waiter.resolve = undefined;
     waiter.reject = undefined;
     waiter.timer?.cancel();
@@ -518,17 +532,19 @@ export class Limiter implements AsyncDisposable {
   }
 
   /**
-   * Runs a task once `gate` opens with its start time (`OPEN`: it holds a slot since `start`).
-   * Called synchronously by `run`, so the awaits below continue in the caller's async context,
-   * and the task starts no earlier than a microtask later. A gate rejected by an abort, a
-   * timeout or `close()` rejects the call without the task ever running or holding a slot.
+   * Starts a queued task whose gate just opened. It runs as a reaction registered on the gate by
+   * `run` itself, so it runs in the caller's async context (not the context of the task whose
+   * end opened the gate) and, like every task, never inside `run`. A gate rejected by an abort,
+   * a timeout or `close()` skips it: the task never runs and never holds a slot.
    */
-  async #execute<T>(
-    task: () => T | PromiseLike<T>,
-    gate: Promise<number | undefined>,
-    start: number,
-  ): Promise<T> {
-    start = (await gate) ?? start;
+  readonly #startJob = (job: Job): Promise<unknown> => this.#execute(job.task, job.start, false);
+
+  /**
+   * Runs a task that holds a slot since `start`. `later`: the task got its slot inside `run`,
+   * so it waits one microtask first (user code never starts synchronously).
+   */
+  async #execute<T>(task: () => T | PromiseLike<T>, start: number, later: boolean): Promise<T> {
+    if (later) await OPEN;
     if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
     let ok = false;
     try {
@@ -564,11 +580,13 @@ export class Limiter implements AsyncDisposable {
       if (queue.size === 0) this.#dropLevel(level);
       if (entry instanceof Waiter) {
         const resolve = entry.resolve as Resolve;
-        const acquire = entry.acquire;
+        const task = entry.task;
         this.#settleWaiter(entry);
-        resolve(acquire ? new Permit(this, now) : now);
+        resolve(task === undefined ? new Permit(this, now) : new Job(task, now));
       } else {
-        entry(queue.aux === ACQUIRE ? new Permit(this, now) : now);
+        const aux = queue.aux as Task | typeof ACQUIRE;
+        queue.aux = undefined;
+        entry(aux === ACQUIRE ? new Permit(this, now) : new Job(aux, now));
       }
     }
   }
