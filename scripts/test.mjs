@@ -1,5 +1,6 @@
 // Runs every test file under test/ with node:test (TypeScript through tsx) and the spec
 // reporter's standard summary. `--expose-gc` lets the leak tests force collections.
+// `--unhandled-rejections=strict`: a rejection nobody handles fails the file it happens in.
 // Usage: npm test [-- <path-substring> ...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -23,7 +24,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--expose-gc', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  ['--expose-gc', '--unhandled-rejections=strict', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
