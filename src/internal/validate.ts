@@ -100,6 +100,11 @@ export function clock<C extends { now(): number }>(name: string, value: C): C {
   return value;
 }
 
+export function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(name, 'a boolean', value, false);
+  return value;
+}
+
 export function isFunction(name: string, value: unknown): void {
   if (typeof value !== 'function') fail(name, 'a function', value, false);
 }

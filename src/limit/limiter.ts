@@ -22,12 +22,12 @@ export interface LimiterOptions {
    * task with a `signal`, `timeout` or `priority` also holds a small waiter record.
    * @default 10_000
    */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
   /**
    * Time source for the `queueWaitMs` / `runMs` statistics, in ms.
    * @default monotonic `performance.now()`
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** Per-call options of {@link Limiter.run} and {@link Limiter.acquire}. */
@@ -227,7 +227,7 @@ export class Limiter implements AsyncDisposable {
     v.options('options', options);
     const o: Partial<LimiterOptions> = options ?? {};
     this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
-    this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue ?? 10_000, true);
+    this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue === undefined ? 10_000 : o.maxQueue, true);
     this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
     this.#default = { priority: 0, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead), heapIndex: -1 };
   }

@@ -17,7 +17,7 @@ export interface MapOptions {
    * failed, the call rejects with an `AggregateError` of all errors in input order.
    * @default true
    */
-  readonly stopOnError?: boolean;
+  readonly stopOnError?: boolean | undefined;
 }
 
 const STARTED: Promise<void> = Promise.resolve();
@@ -54,7 +54,7 @@ export function map<T, R>(
     concurrency = v.positiveInteger('concurrency', options?.concurrency, true);
     outer = options.signal;
     v.abortSignal('signal', outer);
-    stopOnError = options.stopOnError ?? true;
+    stopOnError = options.stopOnError === undefined ? true : v.boolean('stopOnError', options.stopOnError);
     sync = typeof (input as Partial<Iterable<T>> | null)?.[Symbol.iterator] === 'function';
     if (!sync && typeof (input as Partial<AsyncIterable<T>> | null)?.[Symbol.asyncIterator] !== 'function') {
       throw new TypeError(v.expectation('input', 'an iterable or async iterable', input));

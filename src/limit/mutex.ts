@@ -8,7 +8,7 @@ export interface MutexOptions {
    * with `QueueFullError`. `Infinity` must be spelled explicitly.
    * @default 10_000
    */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
 }
 
 /**
@@ -27,7 +27,7 @@ export class Mutex implements AsyncDisposable {
 
   constructor(options: MutexOptions = {}) {
     v.options('options', options);
-    this.#limiter = new Limiter({ concurrency: 1, maxQueue: options.maxQueue ?? 10_000 });
+    this.#limiter = new Limiter({ concurrency: 1, maxQueue: options.maxQueue });
   }
 
   /** Whether someone holds the lock. */
@@ -87,7 +87,11 @@ export class KeyedMutex<K = unknown> {
 
   constructor(options: MutexOptions = {}) {
     v.options('options', options);
-    this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
+    this.#maxQueue = v.nonNegativeInteger(
+      'maxQueue',
+      options.maxQueue === undefined ? 10_000 : options.maxQueue,
+      true,
+    );
   }
 
   get stats(): KeyedMutexStats {

@@ -13,7 +13,7 @@ export interface SettleOptions {
    * input into an array up front. For a large or streamed input, use `map` with a bound.
    * @default Infinity
    */
-  readonly concurrency?: number;
+  readonly concurrency?: number | undefined;
   /** Aborting stops starting thunks and rejects with `signal.reason`. */
   readonly signal?: AbortSignal | undefined;
 }

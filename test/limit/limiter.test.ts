@@ -379,6 +379,12 @@ describe('Limiter', () => {
         'Expected `clock` to be an object with a now() method, got `null` (null)',
         TypeError,
       ],
+      [
+        { concurrency: 1, maxQueue: null },
+        'Expected `maxQueue` to be a non-negative integer or Infinity, got `null` (null)',
+        TypeError,
+      ],
+      [{ concurrency: 1, maxQueue: undefined, clock: undefined }, undefined as never, TypeError],
       [null, 'Expected `options` to be an object or undefined, got `null` (null)', TypeError],
       [
         undefined,
@@ -387,6 +393,11 @@ describe('Limiter', () => {
       ],
     ];
     for (const [options, message, type] of cases) {
+      if (message === undefined) {
+        // `undefined` means "the default", as exactOptionalPropertyTypes consumers write it.
+        assert.equal(new Limiter(options as never).stats.concurrency, 1);
+        continue;
+      }
       assert.throws(
         () => new Limiter(options as never),
         (err: unknown) => {
