@@ -45,6 +45,10 @@ export class SluiceError extends Error {
     Object.defineProperty(this, kBrand, { value: code });
   }
 
+  /**
+   * `instanceof` that also recognises errors from another copy of sluice (two versions in one
+   * `node_modules`), by their branded code.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     if (typeof value !== 'object' || value === null) return false;

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export type { Clock } from './internal/clock.js';
 export * from './limit/index.js';
 export * from './cache/index.js';
 export * from './batch/index.js';

@@ -1,5 +1,6 @@
 /** A source of time in milliseconds. Only differences between readings are used. */
 export interface Clock {
+  /** The current time in milliseconds. */
   now(): number;
 }
 

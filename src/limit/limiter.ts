@@ -171,6 +171,7 @@ export class Permit implements Disposable {
     finishPermit(limiter, this.#acquiredAt);
   }
 
+  /** Same as {@link Permit.release}: `using permit = await limiter.acquire()`. */
   [Symbol.dispose](): void {
     this.release();
   }
@@ -261,6 +262,7 @@ export class Limiter implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): LimiterStats {
     return {
       concurrency: this.#concurrency,
@@ -394,6 +396,7 @@ export class Limiter implements AsyncDisposable {
     return this.#closing;
   }
 
+  /** Same as {@link Limiter.close}: `await using limiter = new Limiter(...)`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -35,6 +35,7 @@ export class Mutex implements AsyncDisposable {
     return this.#limiter.running > 0;
   }
 
+  /** The underlying limiter's counters (`running` is 0 or 1). */
   get stats(): LimiterStats {
     return this.#limiter.stats;
   }
@@ -54,6 +55,7 @@ export class Mutex implements AsyncDisposable {
     return this.#limiter.close();
   }
 
+  /** Same as {@link Mutex.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -94,6 +96,7 @@ export class KeyedMutex<K = unknown> {
     );
   }
 
+  /** Keys in use, holders and waiters, summed over keys (O(keys in use)). */
   get stats(): KeyedMutexStats {
     let running = 0;
     let queued = 0;

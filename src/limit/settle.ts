@@ -2,8 +2,23 @@ import * as v from '../internal/validate.js';
 import { map } from './map.js';
 
 /** The outcome of one settled operation: its value or its error, never a throw. */
-export type Outcome<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+export type Outcome<T> = Fulfilled<T> | Failed;
+
+/** An operation that succeeded. */
+export interface Fulfilled<T> {
+  /** Always `true`: narrows the union. */
+  readonly ok: true;
+  /** What it resolved with. */
+  readonly value: T;
+}
+
+/** An operation that threw or rejected. */
+export interface Failed {
+  /** Always `false`: narrows the union. */
+  readonly ok: false;
+  /** What it threw or rejected with. */
+  readonly error: unknown;
+}
 
 /** Options of {@link settle}. */
 export interface SettleOptions {
@@ -18,7 +33,8 @@ export interface SettleOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-type Settled<T> = T extends () => infer R ? Outcome<Awaited<R>> : Outcome<Awaited<T>>;
+/** The outcome type of one input of {@link settle}: thunks are called, promises awaited. */
+export type Settled<T> = T extends () => infer R ? Outcome<Awaited<R>> : Outcome<Awaited<T>>;
 
 /**
  * Waits for every operation and reports each outcome in input order, never rejecting because
