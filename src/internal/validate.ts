@@ -100,6 +100,11 @@ export function clock<C extends { now(): number }>(name: string, value: C): C {
   return value;
 }
 
+export function string(name: string, value: unknown): string {
+  if (typeof value !== 'string') fail(name, 'a string', value, false);
+  return value;
+}
+
 export function boolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') fail(name, 'a boolean', value, false);
   return value;

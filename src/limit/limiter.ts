@@ -28,6 +28,12 @@ export interface LimiterOptions {
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
+  /**
+   * Names this limiter in its errors' messages, its `stats` and its channel payloads (a service
+   * has many limiters).
+   * @default 'Limiter'
+   */
+  readonly name?: string | undefined;
 }
 
 /** Per-call options of {@link Limiter.run} and {@link Limiter.acquire}. */
@@ -53,6 +59,8 @@ export interface RunOptions {
 
 /** Counters and gauges of a {@link Limiter}; reading them is free. */
 export interface LimiterStats {
+  /** The `name` option. */
+  readonly name: string;
   /** Current bound. */
   readonly concurrency: number;
   /** Tasks or permits holding a slot now. */
@@ -200,6 +208,7 @@ export class Limiter implements AsyncDisposable {
   #concurrency: number;
   readonly #maxQueue: number;
   readonly #clock: Clock;
+  readonly #name: string;
   readonly #default: Level;
   /** Priorities other than 0, to their level. */
   readonly #byPriority = new Map<number, Level>();
@@ -230,6 +239,7 @@ export class Limiter implements AsyncDisposable {
     this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
     this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue === undefined ? 10_000 : o.maxQueue, true);
     this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
+    this.#name = o.name === undefined ? 'Limiter' : v.string('name', o.name);
     this.#default = { priority: 0, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead), heapIndex: -1 };
   }
 
@@ -240,6 +250,11 @@ export class Limiter implements AsyncDisposable {
       limiter.#completed++;
       limiter.#release(now);
     };
+  }
+
+  /** The `name` option. */
+  get name(): string {
+    return this.#name;
   }
 
   /** Current concurrency bound. */
@@ -265,6 +280,7 @@ export class Limiter implements AsyncDisposable {
   /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): LimiterStats {
     return {
+      name: this.#name,
       concurrency: this.#concurrency,
       running: this.#running,
       queued: this.#queued,
@@ -375,7 +391,7 @@ export class Limiter implements AsyncDisposable {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    const error = new ClosedError('Limiter closed while the task was queued');
+    const error = new ClosedError(`${this.#name} closed while the task was queued`);
     const levels = [this.#default, ...this.#byPriority.values()];
     this.#levels.clear();
     this.#byPriority.clear();
@@ -404,13 +420,15 @@ export class Limiter implements AsyncDisposable {
   #refusal(): Error | undefined {
     if (this.#closed) {
       this.#rejected++;
-      if (channel.reject.hasSubscribers) channel.reject.publish({ limiter: this, reason: 'closed' });
-      return new ClosedError('Limiter is closed');
+      if (channel.reject.hasSubscribers)
+        channel.reject.publish({ limiter: this, name: this.#name, reason: 'closed' });
+      return new ClosedError(`${this.#name} is closed`);
     }
     if (this.#queued >= this.#maxQueue) {
       this.#rejected++;
-      if (channel.reject.hasSubscribers) channel.reject.publish({ limiter: this, reason: 'queue-full' });
-      return new QueueFullError(`Limiter queue is full (maxQueue: ${this.#maxQueue})`);
+      if (channel.reject.hasSubscribers)
+        channel.reject.publish({ limiter: this, name: this.#name, reason: 'queue-full' });
+      return new QueueFullError(`${this.#name} queue is full (maxQueue: ${this.#maxQueue})`);
     }
     return undefined;
   }
@@ -420,7 +438,8 @@ export class Limiter implements AsyncDisposable {
     if (level.queue.size === 0) this.#levels.push(level);
     level.queue.push(entry, aux, this.#stamp());
     this.#queued++;
-    if (channel.enqueue.hasSubscribers) channel.enqueue.publish({ limiter: this, priority: level.priority });
+    if (channel.enqueue.hasSubscribers)
+      channel.enqueue.publish({ limiter: this, name: this.#name, priority: level.priority });
   }
 
   #enqueue(task: (() => unknown) | undefined, options: RunOptions): Promise<unknown> {
@@ -460,7 +479,11 @@ export class Limiter implements AsyncDisposable {
     if (timeout !== undefined && timeout !== Infinity) {
       const ms = timeout;
       waiter.timer = new Timer(() => {
-        this.#abandon(waiter, new TimeoutError(`Waited more than ${ms} ms for a slot`), true);
+        this.#abandon(
+          waiter,
+          new TimeoutError(`Waited more than ${ms} ms for a slot of ${this.#name}`),
+          true,
+        );
       }, ms);
     }
     this.#push(level, waiter, undefined);
@@ -520,7 +543,7 @@ export class Limiter implements AsyncDisposable {
     try {
       return (this.#lastNow = this.#clock.now());
     } catch (error) {
-      reportError(channel.error, error, this, 'clock.now');
+      reportError(channel.error, error, this, `${this.#name}: clock.now`);
       return this.#lastNow;
     }
   }
@@ -548,7 +571,7 @@ export class Limiter implements AsyncDisposable {
    */
   async #execute<T>(task: () => T | PromiseLike<T>, start: number, later: boolean): Promise<T> {
     if (later) await OPEN;
-    if (channel.start.hasSubscribers) channel.start.publish({ limiter: this });
+    if (channel.start.hasSubscribers) channel.start.publish({ limiter: this, name: this.#name });
     let ok = false;
     try {
       const value = await task();
@@ -559,7 +582,7 @@ export class Limiter implements AsyncDisposable {
       this.#runMs += now - start;
       if (ok) this.#completed++;
       else this.#failed++;
-      if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, ok });
+      if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, name: this.#name, ok });
       this.#release(now);
     }
   }

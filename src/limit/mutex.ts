@@ -9,6 +9,12 @@ export interface MutexOptions {
    * @default 10_000
    */
   readonly maxQueue?: number | undefined;
+  /**
+   * Names the lock in errors, `stats` and channel payloads (for `KeyedMutex`, every key's lock
+   * carries the same name: keys are often user ids, which do not belong in error messages).
+   * @default 'Mutex' / 'KeyedMutex'
+   */
+  readonly name?: string | undefined;
 }
 
 /**
@@ -27,7 +33,11 @@ export class Mutex implements AsyncDisposable {
 
   constructor(options: MutexOptions = {}) {
     v.options('options', options);
-    this.#limiter = new Limiter({ concurrency: 1, maxQueue: options.maxQueue });
+    this.#limiter = new Limiter({
+      concurrency: 1,
+      maxQueue: options.maxQueue,
+      name: options.name === undefined ? 'Mutex' : options.name,
+    });
   }
 
   /** Whether someone holds the lock. */
@@ -63,6 +73,8 @@ export class Mutex implements AsyncDisposable {
 
 /** Counters of a {@link KeyedMutex}. */
 export interface KeyedMutexStats {
+  /** The `name` option. */
+  readonly name: string;
   /** Keys currently held or waited for; idle keys are deleted, so this is the live-key count. */
   readonly keys: number;
   /** Callers holding a key's lock now. */
@@ -86,9 +98,11 @@ export interface KeyedMutexStats {
 export class KeyedMutex<K = unknown> {
   readonly #locks = new Map<K, Limiter>();
   readonly #maxQueue: number;
+  readonly #name: string;
 
   constructor(options: MutexOptions = {}) {
     v.options('options', options);
+    this.#name = options.name === undefined ? 'KeyedMutex' : v.string('name', options.name);
     this.#maxQueue = v.nonNegativeInteger(
       'maxQueue',
       options.maxQueue === undefined ? 10_000 : options.maxQueue,
@@ -104,7 +118,7 @@ export class KeyedMutex<K = unknown> {
       running += lock.running;
       queued += lock.queued;
     }
-    return { keys: this.#locks.size, running, queued };
+    return { name: this.#name, keys: this.#locks.size, running, queued };
   }
 
   /** Whether `key`'s lock is held. */
@@ -116,7 +130,7 @@ export class KeyedMutex<K = unknown> {
   async run<T>(key: K, fn: () => T | PromiseLike<T>, options?: RunOptions): Promise<T> {
     let lock = this.#locks.get(key);
     if (lock === undefined) {
-      lock = new Limiter({ concurrency: 1, maxQueue: this.#maxQueue });
+      lock = new Limiter({ concurrency: 1, maxQueue: this.#maxQueue, name: this.#name });
       this.#locks.set(key, lock);
     }
     try {

@@ -428,3 +428,36 @@ describe('Limiter', () => {
     );
   });
 });
+
+describe('Limiter name', () => {
+  it('names the limiter in its errors, stats and channel payloads', async () => {
+    const limiter = new Limiter({ concurrency: 1, maxQueue: 0, name: 'db-pool' });
+    assert.equal(limiter.stats.name, 'db-pool');
+    const seen: unknown[] = [];
+    const onStart = (message: unknown) => seen.push((message as { name: string }).name);
+    subscribe('sluice:limit:start', onStart);
+    try {
+      const held = limiter.run(() => new Promise((r) => setTimeout(r, 5)));
+      await assert.rejects(
+        limiter.run(() => 1),
+        {
+          code: 'SLUICE_QUEUE_FULL',
+          message: 'db-pool queue is full (maxQueue: 0)',
+        },
+      );
+      await held;
+    } finally {
+      unsubscribe('sluice:limit:start', onStart);
+    }
+    assert.deepEqual(seen, ['db-pool']);
+    await limiter.close();
+    await assert.rejects(
+      limiter.run(() => 1),
+      { code: 'SLUICE_CLOSED', message: 'db-pool is closed' },
+    );
+    assert.throws(() => new Limiter({ concurrency: 1, name: 5 as never }), {
+      name: 'TypeError',
+      message: 'Expected `name` to be a string, got `5` (number)',
+    });
+  });
+});

@@ -70,7 +70,7 @@ describe('KeyedMutex', () => {
     assert.equal(locks.isLocked('a'), true);
     await all;
     assert.equal(maxParallel, 3);
-    assert.deepEqual(locks.stats, { keys: 0, running: 0, queued: 0 });
+    assert.deepEqual(locks.stats, { name: 'KeyedMutex', keys: 0, running: 0, queued: 0 });
   });
 
   it('prevents lost updates in a read-modify-write race', async () => {
