@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { ClosedError, QueueFullError, TimeoutError } from '../errors.js';
 import { channels } from '../internal/channels.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
@@ -87,52 +88,56 @@ export interface LimiterStats {
 
 type Resolve = (value: unknown) => void;
 type Reject = (reason: unknown) => void;
+type Task = () => unknown;
 
 /**
- * A queued call with a signal, timeout or priority: the only queued calls that need a record.
- * Once settled (started, aborted, timed out, closed) it drops its resolvers and signal, so a
- * tombstone left in a queue references nothing.
+ * A queued task without options: the task, the caller's resolver, and — as an AsyncResource —
+ * the async context of the `run` call, which the task runs in when it gets a slot, whichever
+ * task's end freed that slot. One object per queued task.
  */
-class Waiter {
+class Queued extends AsyncResource {
+  constructor(
+    readonly task: Task,
+    readonly resolve: Resolve,
+  ) {
+    super('sluice.Limiter');
+  }
+}
+
+/**
+ * A queued call with a signal, timeout or priority. Once settled (started, aborted, timed out,
+ * closed) it drops its task, resolvers and signal, so a tombstone left in a queue references
+ * nothing.
+ */
+class Waiter extends AsyncResource {
   done = false;
   onAbort: (() => void) | undefined = undefined;
   timer: Timer | undefined = undefined;
   constructor(
-    /** The task (its gate opens with a {@link Job}), or `undefined` for an `acquire()` (resolved with a Permit). */
+    /** The task, or `undefined` for an `acquire()` (resolved with a Permit). */
     public task: Task | undefined,
     public resolve: Resolve | undefined,
     public reject: Reject | undefined,
     public signal: AbortSignal | undefined,
     readonly level: Level,
-  ) {}
+  ) {
+    super('sluice.Limiter');
+  }
 }
 
-type Task = () => unknown;
-
-/**
- * A queued entry: a task gate's or an acquire's resolver (no signal, timeout or priority; the
- * task, or the ACQUIRE mark, rides in the queue's aux slot), or a Waiter.
- */
-type Entry = Resolve | Waiter;
-
-/** What a queued task's gate opens with: the task and the time it got its slot. */
-class Job {
-  constructor(
-    readonly task: Task,
-    readonly start: number,
-  ) {}
-}
+/** A queued entry: an `acquire()`'s resolver (aux `ACQUIRE`), a plain task, or a Waiter. */
+type Entry = Resolve | Queued | Waiter;
 
 /** The queue of one priority; in the level heap while it holds a live entry. */
 interface Level extends HeapNode {
   readonly priority: number;
-  readonly queue: Deque<Entry, Task | typeof ACQUIRE>;
+  readonly queue: Deque<Entry, typeof ACQUIRE>;
 }
 
 const isDead = (entry: Entry): boolean => entry instanceof Waiter && entry.done;
 /** Aux of a queued `acquire()` without options. */
 const ACQUIRE = 1;
-/** Awaited before a task that got a slot at once: it still starts one microtask later. */
+/** Awaited before every task starts: user code never runs inside a sluice call. */
 const OPEN: Promise<void> = Promise.resolve();
 
 // A shared executor captures the resolvers without allocating a closure per promise.
@@ -240,7 +245,7 @@ export class Limiter implements AsyncDisposable {
     this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue === undefined ? 10_000 : o.maxQueue, true);
     this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
     this.#name = o.name === undefined ? 'Limiter' : v.string('name', o.name);
-    this.#default = { priority: 0, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead), heapIndex: -1 };
+    this.#default = { priority: 0, queue: new Deque<Entry, typeof ACQUIRE>(isDead), heapIndex: -1 };
   }
 
   static {
@@ -314,13 +319,13 @@ export class Limiter implements AsyncDisposable {
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       const start = this.#now();
       this.#running++;
-      return this.#execute(fn, start, true);
+      return this.#execute(fn, start);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
-    const gate = new Promise(capture) as Promise<Job>;
-    this.#push(this.#default, captured as Resolve, fn);
-    return gate.then(this.#startJob) as Promise<T>;
+    const promise = new Promise(capture) as Promise<T>;
+    this.#push(this.#default, new Queued(fn, captured as Resolve), undefined);
+    return promise;
   }
 
   /**
@@ -403,6 +408,8 @@ export class Limiter implements AsyncDisposable {
           const reject = entry.reject as Reject;
           this.#settleWaiter(entry);
           reject(error);
+        } else if (entry instanceof Queued) {
+          entry.resolve(Promise.reject(error));
         } else {
           entry(Promise.reject(error));
         }
@@ -434,7 +441,7 @@ export class Limiter implements AsyncDisposable {
   }
 
   /** Queues an entry on `level`, putting the level in the heap if it was empty. */
-  #push(level: Level, entry: Entry, aux: Task | typeof ACQUIRE | undefined): void {
+  #push(level: Level, entry: Entry, aux: typeof ACQUIRE | undefined): void {
     if (level.queue.size === 0) this.#levels.push(level);
     level.queue.push(entry, aux, this.#stamp());
     this.#queued++;
@@ -464,7 +471,7 @@ export class Limiter implements AsyncDisposable {
     if (this.#running < this.#concurrency && this.#queued === 0 && !this.#closed) {
       const start = this.#now();
       this.#running++;
-      return task === undefined ? Promise.resolve(new Permit(this, start)) : this.#execute(task, start, true);
+      return task === undefined ? Promise.resolve(new Permit(this, start)) : this.#execute(task, start);
     }
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
@@ -487,7 +494,7 @@ export class Limiter implements AsyncDisposable {
       }, ms);
     }
     this.#push(level, waiter, undefined);
-    return task === undefined ? promise : (promise as Promise<Job>).then(this.#startJob);
+    return promise;
   }
 
   #level(priority: number): Level {
@@ -495,7 +502,7 @@ export class Limiter implements AsyncDisposable {
     let level = this.#byPriority.get(priority);
     if (level === undefined) {
       // Most priority levels hold a few entries: start small.
-      level = { priority, queue: new Deque<Entry, Task | typeof ACQUIRE>(isDead, 4), heapIndex: -1 };
+      level = { priority, queue: new Deque<Entry, typeof ACQUIRE>(isDead, 4), heapIndex: -1 };
       this.#byPriority.set(priority, level);
     }
     return level;
@@ -558,19 +565,11 @@ export class Limiter implements AsyncDisposable {
   }
 
   /**
-   * Starts a queued task whose gate just opened. It runs as a reaction registered on the gate by
-   * `run` itself, so it runs in the caller's async context (not the context of the task whose
-   * end opened the gate) and, like every task, never inside `run`. A gate rejected by an abort,
-   * a timeout or `close()` skips it: the task never runs and never holds a slot.
+   * Runs a task that got its slot inside `run` (held since `start`): one microtask later, so
+   * user code never starts inside the call that submitted it, and in that call's context.
    */
-  readonly #startJob = (job: Job): Promise<unknown> => this.#execute(job.task, job.start, false);
-
-  /**
-   * Runs a task that holds a slot since `start`. `later`: the task got its slot inside `run`,
-   * so it waits one microtask first (user code never starts synchronously).
-   */
-  async #execute<T>(task: () => T | PromiseLike<T>, start: number, later: boolean): Promise<T> {
-    if (later) await OPEN;
+  async #execute<T>(task: () => T | PromiseLike<T>, start: number): Promise<T> {
+    await OPEN;
     if (channel.start.hasSubscribers) channel.start.publish({ limiter: this, name: this.#name });
     let ok = false;
     try {
@@ -578,13 +577,40 @@ export class Limiter implements AsyncDisposable {
       ok = true;
       return value;
     } finally {
-      const now = this.#now();
-      this.#runMs += now - start;
-      if (ok) this.#completed++;
-      else this.#failed++;
-      if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, name: this.#name, ok });
-      this.#release(now);
+      this.#finish(start, ok);
     }
+  }
+
+  /**
+   * Runs a queued task that got its slot at `start`. `#drain` calls it inside the task's
+   * AsyncResource scope, so it runs in the context of its `run` call; it too waits one
+   * microtask, so a task never starts inside another sluice call (a `release()`, a `resize()`)
+   * and a run of synchronously failing tasks never nests one drain inside another. It settles
+   * the caller's promise directly: no promise adoption per task.
+   */
+  async #executeQueued(task: Task, resolve: Resolve, start: number): Promise<void> {
+    await OPEN;
+    if (channel.start.hasSubscribers) channel.start.publish({ limiter: this, name: this.#name });
+    let ok = false;
+    try {
+      const value = await task();
+      ok = true;
+      resolve(value);
+    } catch (error) {
+      resolve(Promise.reject(error));
+    } finally {
+      this.#finish(start, ok);
+    }
+  }
+
+  /** Accounts for a finished task and frees its slot. */
+  #finish(start: number, ok: boolean): void {
+    const now = this.#now();
+    this.#runMs += now - start;
+    if (ok) this.#completed++;
+    else this.#failed++;
+    if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, name: this.#name, ok });
+    this.#release(now);
   }
 
   /** Frees a slot at time `now` and hands it to the next waiter, which starts at `now`. */
@@ -594,7 +620,7 @@ export class Limiter implements AsyncDisposable {
     else if (this.#running === 0) this.#notifyIdle();
   }
 
-  /** Opens queued entries' gates while slots are free; they start at `now`. */
+  /** Starts queued entries while slots are free; they start at `now`. */
   #drain(now: number): void {
     while (this.#running < this.#concurrency && this.#queued > 0) {
       const level = this.#levels.peek() as Level;
@@ -608,11 +634,12 @@ export class Limiter implements AsyncDisposable {
         const resolve = entry.resolve as Resolve;
         const task = entry.task;
         this.#settleWaiter(entry);
-        resolve(task === undefined ? new Permit(this, now) : new Job(task, now));
+        if (task === undefined) resolve(new Permit(this, now));
+        else void entry.runInAsyncScope(this.#executeQueued, this, task, resolve, now);
+      } else if (entry instanceof Queued) {
+        void entry.runInAsyncScope(this.#executeQueued, this, entry.task, entry.resolve, now);
       } else {
-        const aux = queue.aux as Task | typeof ACQUIRE;
-        queue.aux = undefined;
-        entry(aux === ACQUIRE ? new Permit(this, now) : new Job(aux, now));
+        entry(new Permit(this, now));
       }
     }
   }
