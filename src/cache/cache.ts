@@ -384,7 +384,9 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (now < at + this.#swr) {
         this.#misses++;
         this.#staleHits++;
-        if (!this.#flights.has(key)) this.#startLoad(key, loader as CacheLoader<K, V>, ttl, true, now);
+        if (!this.#flights.has(key)) {
+          this.#runLoad(this.#startLoad(key, ttl, true, now), loader as CacheLoader<K, V>);
+        }
         return Promise.resolve(this.#values[slot] as V);
       }
       this.#expirations++;
@@ -399,7 +401,12 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (failure.until > now) return Promise.reject(failure.error);
       this.#failures?.delete(key);
     }
-    return this.#startLoad(key, loader as CacheLoader<K, V>, ttl, false, now).wait(signal);
+    // The caller waits before the loader runs: a loader that aborts the caller's signal
+    // synchronously (or runs while it aborts) must still reject the caller and abort the load.
+    const started = this.#startLoad(key, ttl, false, now);
+    const waiting = started.wait(signal);
+    this.#runLoad(started, loader as CacheLoader<K, V>);
+    return waiting;
   }
 
   /**
@@ -666,10 +673,17 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#timer.unref();
   }
 
-  #startLoad(key: K, loader: CacheLoader<K, V>, ttl: number | undefined, background: boolean, now: number) {
+  #startLoad(key: K, ttl: number | undefined, background: boolean, now: number): Flight<K, V> {
     const flight = new Flight<K, V>(key, ttl, background, now, this.#abandon);
     this.#flights.set(key, flight);
     this.#loads++;
+    return flight;
+  }
+
+  /** Runs `loader` for `flight`, unless every caller already abandoned it. */
+  #runLoad(flight: Flight<K, V>, loader: CacheLoader<K, V>): void {
+    if (flight.aborted) return;
+    const key = flight.key;
     let result: V | PromiseLike<V>;
     try {
       result = loader(key, { signal: flight.controller.signal });
@@ -680,7 +694,6 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       (value) => this.#loaded(flight, value),
       (error: unknown) => this.#failed(flight, error, true),
     );
-    return flight;
   }
 
   #loaded(flight: Flight<K, V>, value: V): void {
