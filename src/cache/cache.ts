@@ -1,5 +1,6 @@
 import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
+import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
 import { coarseClock } from './coarse-clock.js';
 import { Flight } from './flight.js';
@@ -18,7 +19,7 @@ import { grown, NIL, type Policy } from './policy.js';
 import { S3FifoPolicy, touchMeta } from './s3-fifo.js';
 import { RESOLUTION, TimerWheel } from './timer-wheel.js';
 
-const channel = channels('cache', ['evict', 'load']);
+const channel = channels('cache', ['evict', 'load', 'error']);
 
 /** Slots allocated up front (or `maxSize`, if smaller); storage doubles from there. */
 const INITIAL_CAPACITY = 1024;
@@ -61,8 +62,14 @@ let sweepFromTimer: (ref: WeakRef<Cache<unknown, unknown>>) => void;
  * - **Cancellation**: a caller whose signal aborts rejects with `signal.reason` at once;
  *   the load's signal aborts only when every caller waiting for it has aborted.
  *
- * Publishes `sluice:cache:evict` (`{ cache, key, value, reason }`) and `sluice:cache:load`
- * (`{ cache, key, ok, error?, aborted?, background, durationMs? }`) when someone subscribes.
+ * - **User callbacks**: an `onEvict` or `weigh` that throws (or an `onEvict` whose promise
+ *   rejects), a clock that throws in the sweep timer, a background refresh that fails — none
+ *   reaches the caller or the timer: each is counted (`callbackErrors`, `loadFailures`) and
+ *   published on `sluice:cache:error` (`{ error, source, where }`).
+ *
+ * Publishes `sluice:cache:evict` (`{ cache, key, value, reason }`), `sluice:cache:load`
+ * (`{ cache, key, ok, error?, aborted?, background, durationMs? }`) and `sluice:cache:error`
+ * when someone subscribes.
  *
  * @example
  * ```ts
@@ -125,6 +132,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   #loadsAborted = 0;
   #evictions = 0;
   #expirations = 0;
+  #callbackErrors = 0;
 
   constructor(options: CacheOptions<K, V>) {
     v.options('options', options);
@@ -167,7 +175,12 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (cache === undefined) return;
       cache.#timer = undefined;
       cache.#timerAt = Infinity;
-      cache.prune();
+      try {
+        cache.prune();
+      } catch (error) {
+        // Only user code throws here (an injected clock): nobody awaits a timer.
+        cache.#callbackError(error, 'sweep');
+      }
     };
   }
 
@@ -193,6 +206,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       loadsAborted: this.#loadsAborted,
       evictions: this.#evictions,
       expirations: this.#expirations,
+      callbackErrors: this.#callbackErrors,
       hitRatio: reads === 0 ? 0 : this.#hits / reads,
       size: this.#map.size,
       weight: this.#weigh === undefined ? this.#map.size : this.#weight,
@@ -204,7 +218,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   resetStats(): void {
     this.#hits = this.#misses = this.#staleHits = 0;
     this.#loads = this.#loadFailures = this.#loadsAborted = 0;
-    this.#evictions = this.#expirations = 0;
+    this.#evictions = this.#expirations = this.#callbackErrors = 0;
   }
 
   /**
@@ -508,7 +522,19 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   #store(key: K, value: V, ttl: number): void {
     let weight = 1;
-    if (this.#weigh !== undefined) weight = v.positiveNumber('weigh(key, value)', this.#weigh(key, value));
+    if (this.#weigh !== undefined) {
+      let weighed: unknown;
+      try {
+        weighed = this.#weigh(key, value);
+      } catch (error) {
+        // The value cannot be stored without a weight; the old one must not outlive the write.
+        this.#callbackError(error, 'weigh');
+        const stale = this.#map.get(key);
+        if (stale !== undefined) this.#remove(stale, key, 'replaced');
+        return;
+      }
+      weight = v.positiveNumber('weigh(key, value)', weighed);
+    }
     const wheel = this.#wheel;
     const now = ttl !== Infinity || (wheel !== undefined && wheel.size > 0) ? this.#clock.now() : 0;
     const existing = this.#map.get(key);
@@ -619,8 +645,30 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   #notify(key: K, value: V, reason: CacheEvictReason): void {
     if (channel.evict.hasSubscribers) channel.evict.publish({ cache: this, key, value, reason });
-    if (this.#onEvict !== undefined) this.#onEvict(key, value, reason);
+    const onEvict = this.#onEvict;
+    if (onEvict === undefined) return;
+    let result: unknown;
+    try {
+      result = onEvict(key, value, reason);
+    } catch (error) {
+      this.#callbackError(error, 'onEvict');
+      return;
+    }
+    if (result !== undefined) watchResult(result, channel.error, this, 'onEvict', this.#countCallbackError);
   }
+
+  /**
+   * A user callback (`onEvict`, `weigh`, a clock read by the sweep timer) threw where nobody
+   * awaits it: counted in `callbackErrors` and published on `sluice:cache:error`, never rethrown.
+   */
+  #callbackError(error: unknown, where: string): void {
+    this.#callbackErrors++;
+    reportError(channel.error, error, this, where);
+  }
+
+  readonly #countCallbackError = (): void => {
+    this.#callbackErrors++;
+  };
 
   #setExpiry(slot: number, ttl: number, now: number): void {
     let expires = this.#expires;
@@ -739,6 +787,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
         durationMs: this.#clock.now() - flight.startedAt,
       });
     }
+    // Nobody awaits a background refresh: its failure is reported, not thrown.
+    if (flight.background) reportError(channel.error, error, this, 'refresh');
     flight.reject(error);
   }
 

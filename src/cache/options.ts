@@ -82,7 +82,10 @@ export interface CacheOptions<K, V> {
    */
   readonly negativeTtl?: number | string;
   /**
-   * Weight of an entry, called once per `set`; must return a positive finite number. With
+   * Weight of an entry, called once per `set`; must return a positive finite number (anything
+   * else is an `InvalidInputError`). If it throws, the value is not stored, the key's old value
+   * is removed, and the error is counted in `stats.callbackErrors` and published on
+   * `sluice:cache:error` (`where: 'weigh'`); the write itself does not throw. With
    * `maxWeight`, bounds the cache by the sum of weights (bytes, say) instead of only by count.
    * An entry heavier than `maxWeight` is not stored. Cost: 8 bytes per entry and one call per set.
    * @default every entry weighs 1
@@ -105,7 +108,9 @@ export interface CacheOptions<K, V> {
   readonly loader?: CacheLoader<K, V>;
   /**
    * Called synchronously after an entry has left the cache (it is already gone; the callback
-   * may use the cache). Errors it throws propagate to the caller of the operation.
+   * may use the cache). An error it throws (or a promise it returns that rejects) never reaches
+   * the caller of the operation, nor the sweep timer: it is counted in `stats.callbackErrors`
+   * and published on `sluice:cache:error` as `{ error, source, where: 'onEvict' }`.
    * Cost: nothing when absent.
    * @default none
    */
@@ -154,6 +159,11 @@ export interface CacheStats {
   readonly evictions: number;
   /** Entries removed because they expired (on read or by the sweep). */
   readonly expirations: number;
+  /**
+   * User callbacks that threw (or rejected) where nobody awaits them: `onEvict`, `weigh`, a
+   * clock read by the sweep timer. Each is also published on `sluice:cache:error`.
+   */
+  readonly callbackErrors: number;
   /** `hits / (hits + misses)`, or 0 before any read. */
   readonly hitRatio: number;
   /** Entries held now (expired entries not yet reclaimed included). */
