@@ -2,6 +2,7 @@ import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
 import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
+import { InvalidInputError } from '../errors.js';
 import { coarseClock } from './coarse-clock.js';
 import { Flight } from './flight.js';
 import { KeyIndex } from './key-index.js';
@@ -34,9 +35,19 @@ interface Failure {
   readonly until: number;
 }
 
-/** A duration option: a positive number of ms, `Infinity`, or a string like `'5m'`. */
-function ttlOption(name: string, value: unknown): number {
-  return v.positiveNumber(name, typeof value === 'string' ? v.duration(name, value) : value, true);
+/** A per-call `ttl`: runtime input, so misuse is an `InvalidInputError`. */
+function ttlInput(value: unknown): number {
+  let ttl = 0;
+  const invalid = v.checkInput(() => (ttl = v.positiveDuration('ttl', value)));
+  if (invalid !== undefined) throw invalid;
+  return ttl;
+}
+
+/** Per-call options: `undefined` or an object, else an `InvalidInputError`. */
+function optionsInput(value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw v.invalidInput('options', 'an object or undefined', value);
+  }
 }
 
 /** A duration option that may be 0. */
@@ -138,7 +149,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     v.options('options', options);
     const o: Partial<CacheOptions<K, V>> = options ?? {};
     this.#maxSize = v.positiveInteger('maxSize', o.maxSize, true);
-    this.#ttl = ttlOption('ttl', o.ttl ?? Infinity);
+    this.#ttl = v.positiveDuration('ttl', o.ttl === undefined ? Infinity : o.ttl);
     this.#swr = windowOption('staleWhileRevalidate', o.staleWhileRevalidate ?? 0);
     this.#negativeTtl = windowOption('negativeTtl', o.negativeTtl ?? 0);
     v.optionalFunction('weigh', o.weigh);
@@ -151,8 +162,13 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     v.optionalFunction('onEvict', o.onEvict);
     this.#onEvict = o.onEvict;
     this.#plain = o.weigh === undefined && o.onEvict === undefined && this.#ttl === Infinity;
-    const clock: { readonly now?: unknown } | undefined = o.clock;
-    if (clock !== undefined) v.isFunction('clock.now', clock.now);
+    const clock: unknown = o.clock;
+    if (clock !== undefined) {
+      if (typeof clock !== 'object' || clock === null) {
+        throw new TypeError(v.expectation('clock', 'an object with a now() method', clock));
+      }
+      v.isFunction('clock.now', (clock as { now?: unknown }).now);
+    }
     this.#clock = o.clock ?? coarseClock;
 
     this.#capacity = Math.min(this.#maxSize, INITIAL_CAPACITY);
@@ -293,7 +309,9 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * Stores `value` under `key`, evicting by policy if the cache is full, and returns the cache.
    * `options.ttl` overrides the default TTL. A load of `key` in flight is detached: its result
    * will not overwrite this value. A value heavier than `maxWeight` is not stored (and any old
-   * value of `key` is removed).
+   * value of `key` is removed). Throws `InvalidInputError` on misuse (a `ttl` that is not a
+   * positive duration, a `weigh` that returns anything but a positive finite number); the
+   * cache is then unchanged.
    */
   set(key: K, value: V, options?: CacheSetOptions): this {
     if (options === undefined && this.#writesPlain()) {
@@ -302,8 +320,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     }
     let ttl = this.#ttl;
     if (options !== undefined) {
-      v.options('options', options);
-      if (options.ttl !== undefined) ttl = v.positiveNumber('ttl', options.ttl, true);
+      optionsInput(options);
+      if (options.ttl !== undefined) ttl = ttlInput(options.ttl);
     }
     if (this.#flights.size > 0) this.#flights.delete(key);
     if (this.#failures !== undefined) this.#failures.delete(key);
@@ -358,6 +376,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    *   one background refresh; its failure is counted (`loadFailures`) and published on
    *   `sluice:cache:load`, never thrown.
    * - `ttl`: time to live of the loaded value.
+   * - Misuse (no loader, a bad `ttl`, `signal` or options bag) rejects with `InvalidInputError`;
+   *   this method never throws.
    */
   getOrLoad(key: K, options?: CacheLoadOptions): Promise<V>;
   getOrLoad(key: K, loader: CacheLoader<K, V> | undefined, options?: CacheLoadOptions): Promise<V>;
@@ -366,22 +386,35 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     loaderOrOptions?: CacheLoader<K, V> | CacheLoadOptions,
     maybeOptions?: CacheLoadOptions,
   ): Promise<V> {
+    // A function that returns a promise never throws: misuse, and anything user code (a
+    // clock) throws on the way, becomes the rejection.
+    try {
+      return this.#getOrLoad(key, loaderOrOptions, maybeOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #getOrLoad(
+    key: K,
+    loaderOrOptions: CacheLoader<K, V> | CacheLoadOptions | undefined,
+    maybeOptions: CacheLoadOptions | undefined,
+  ): Promise<V> {
     let loader = this.#loader;
     let options: CacheLoadOptions | undefined = maybeOptions;
     if (typeof loaderOrOptions === 'function') loader = loaderOrOptions;
-    else if (loaderOrOptions !== undefined) options = loaderOrOptions;
+    else if (typeof loaderOrOptions === 'object' && loaderOrOptions !== null) options = loaderOrOptions;
+    else if (loaderOrOptions !== undefined) throw v.invalidInput('loader', 'a function', loaderOrOptions);
+    if (loader === undefined) throw v.invalidInput('loader', 'a function', loader);
     let signal: AbortSignal | undefined;
     let ttl: number | undefined;
-    try {
-      if (loader === undefined) v.isFunction('loader', loader);
-      if (options !== undefined) {
-        v.options('options', options);
-        signal = options.signal;
-        v.abortSignal('signal', signal);
-        if (options.ttl !== undefined) ttl = v.positiveNumber('ttl', options.ttl, true);
+    if (options !== undefined) {
+      optionsInput(options);
+      signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw v.invalidInput('signal', 'an AbortSignal or undefined', signal);
       }
-    } catch (error) {
-      return Promise.reject(error);
+      if (options.ttl !== undefined) ttl = ttlInput(options.ttl);
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
 
@@ -399,7 +432,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
         this.#misses++;
         this.#staleHits++;
         if (!this.#flights.has(key)) {
-          this.#runLoad(this.#startLoad(key, ttl, true, now), loader as CacheLoader<K, V>);
+          this.#runLoad(this.#startLoad(key, ttl, true, now), loader);
         }
         return Promise.resolve(this.#values[slot] as V);
       }
@@ -419,7 +452,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     // synchronously (or runs while it aborts) must still reject the caller and abort the load.
     const started = this.#startLoad(key, ttl, false, now);
     const waiting = started.wait(signal);
-    this.#runLoad(started, loader as CacheLoader<K, V>);
+    this.#runLoad(started, loader);
     return waiting;
   }
 
@@ -533,7 +566,12 @@ export class Cache<K, V> implements Iterable<[K, V]> {
         if (stale !== undefined) this.#remove(stale, key, 'replaced');
         return;
       }
-      weight = v.positiveNumber('weigh(key, value)', weighed);
+      if (typeof weighed !== 'number' || !(weighed > 0) || weighed === Infinity) {
+        throw new InvalidInputError(
+          `Expected \`weigh(key, value)\` to return a positive finite number, got ${v.describe(weighed)}`,
+        );
+      }
+      weight = weighed;
     }
     const wheel = this.#wheel;
     const now = ttl !== Infinity || (wheel !== undefined && wheel.size > 0) ? this.#clock.now() : 0;
