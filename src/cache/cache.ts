@@ -1,6 +1,7 @@
 import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
 import { reportError, watchResult } from '../internal/report.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import { InvalidInputError } from '../errors.js';
 import { coarseClock } from './coarse-clock.js';
@@ -28,7 +29,6 @@ const INITIAL_CAPACITY = 1024;
 const MAX_CAPACITY = NIL - 1;
 /** Bound of remembered failures when `maxSize` is `Infinity`. */
 const NEGATIVE_BOUND = 10_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Failure {
   readonly error: unknown;
@@ -128,9 +128,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   /** Expiry time per slot (`Infinity`: none); allocated by the first entry that can expire. */
   #expires: Float64Array | undefined;
   #wheel: TimerWheel | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #timerAt = Infinity;
-  #ref: WeakRef<Cache<unknown, unknown>> | undefined;
+  /** The sweep timer's callback; holds the cache only weakly, so a pending timer never pins it. */
+  #onTimer: (() => void) | undefined;
 
   readonly #flights = new Map<K, Flight<K, V>>();
   #failures: Map<K, Failure> | undefined;
@@ -358,7 +359,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#weight = 0;
     this.#policy.clear();
     this.#wheel?.clear();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
     for (const slot of slots) this.#notify(keys[slot] as K, values[slot] as V, 'cleared');
@@ -748,15 +749,18 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const at = this.#wheel === undefined ? Infinity : this.#wheel.nextDeadline();
     if (this.#timer !== undefined) {
       if (at !== Infinity && this.#timerAt <= at) return;
-      clearTimeout(this.#timer);
+      this.#timer.cancel();
       this.#timer = undefined;
       this.#timerAt = Infinity;
     }
     if (at === Infinity) return;
-    this.#ref ??= new WeakRef(this as Cache<unknown, unknown>);
+    if (this.#onTimer === undefined) {
+      const ref = new WeakRef(this as Cache<unknown, unknown>);
+      this.#onTimer = () => sweepFromTimer(ref);
+    }
     this.#timerAt = at;
-    this.#timer = setTimeout(sweepFromTimer, Math.min(Math.max(at - now, 1), MAX_TIMER_MS), this.#ref);
-    this.#timer.unref();
+    // Through Timer: a deadline past 2^31-1 ms is reached by a chain of timers, never early.
+    this.#timer = schedule(this.#onTimer, Math.max(at - now, 1));
   }
 
   #startLoad(key: K, ttl: number | undefined, background: boolean, now: number): Flight<K, V> {

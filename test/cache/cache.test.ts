@@ -314,6 +314,38 @@ describe('Cache: TTL', () => {
     assert.equal(cache.stats.expirations, 2);
   });
 
+  it('a 30-day TTL neither expires early nor arms a timer past 2^31-1 ms; the sweep timer still reclaims it', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    t.mock.method(
+      globalThis,
+      'setTimeout',
+      (fn: (...args: unknown[]) => void, ms: number, ...args: unknown[]) => {
+        delays.push(ms);
+        return real(fn, ms, ...args);
+      },
+    );
+    const day = 86_400_000;
+    const clock = fakeClock(0);
+    const cache = new Cache<string, number>({ maxSize: 10, ttl: 30 * day, clock });
+    cache.set('a', 1);
+    for (let d = 1; d < 30; d++) {
+      clock.t = d * day;
+      t.mock.timers.tick(day);
+      assert.equal(cache.peek('a'), 1, `day ${d}`);
+      assert.equal(cache.size, 1, `day ${d}`);
+    }
+    clock.t = 30 * day + 1000;
+    t.mock.timers.tick(day + 1000);
+    assert.equal(cache.size, 0);
+    assert.ok(delays.length > 0);
+    assert.ok(
+      delays.every((ms) => ms <= 2 ** 31 - 1),
+      `delays: ${delays.join(', ')}`,
+    );
+  });
+
   it('long TTLs cascade through the wheel levels and still expire', () => {
     const clock = fakeClock(0);
     const cache = new Cache<number, number>({ maxSize: 1000, clock });
