@@ -1,10 +1,10 @@
 import { channels } from '../internal/channels.js';
-import type { Clock } from '../internal/clock.js';
+import { monotonicClock, type Clock } from '../internal/clock.js';
 import { reportError, watchResult } from '../internal/report.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import { InvalidInputError } from '../errors.js';
-import { coarseClock } from './coarse-clock.js';
+import { coarseClock, NEAR_DEADLINE_MS, preciseNow } from './coarse-clock.js';
 import { Flight } from './flight.js';
 import { KeyIndex } from './key-index.js';
 import { LruPolicy } from './lru.js';
@@ -99,6 +99,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   readonly #swr: number;
   readonly #negativeTtl: number;
   readonly #clock: Clock;
+  /** The default coarse clock: re-read precisely near a deadline (see `#fresh`). */
+  readonly #coarse: boolean;
   readonly #weigh: ((key: K, value: V) => number) | undefined;
   readonly #onEvict: ((key: K, value: V, reason: CacheEvictReason) => void) | undefined;
   readonly #loader: CacheLoader<K, V> | undefined;
@@ -164,13 +166,16 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#onEvict = o.onEvict;
     this.#plain = o.weigh === undefined && o.onEvict === undefined && this.#ttl === Infinity;
     const clock: unknown = o.clock;
-    if (clock !== undefined) {
+    if (clock !== undefined && clock !== 'coarse' && clock !== 'exact') {
       if (typeof clock !== 'object' || clock === null) {
-        throw new TypeError(v.expectation('clock', 'an object with a now() method', clock));
+        throw new TypeError(
+          v.expectation('clock', "'coarse', 'exact' or an object with a now() method", clock),
+        );
       }
       v.isFunction('clock.now', (clock as { now?: unknown }).now);
     }
-    this.#clock = o.clock ?? coarseClock;
+    this.#coarse = clock === undefined || clock === 'coarse';
+    this.#clock = this.#coarse ? coarseClock : clock === 'exact' ? monotonicClock : (clock as Clock);
 
     this.#capacity = Math.min(this.#maxSize, INITIAL_CAPACITY);
     this.#free = new Uint32Array(this.#capacity);
@@ -256,7 +261,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     if (expires !== undefined) {
       const at = expires[slot] as number;
       if (at !== Infinity) {
-        const now = this.#clock.now();
+        let now = this.#clock.now();
+        if (at - now < NEAR_DEADLINE_MS && this.#coarse) now = preciseNow();
         if (at <= now) return this.#readExpired(key, slot, at, now);
       }
     }
@@ -423,7 +429,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const slot = this.#map.get(key);
     if (slot !== undefined) {
       const at = this.#expires === undefined ? Infinity : (this.#expires[slot] as number);
-      if (at !== Infinity) now = this.#clock.now();
+      if (at !== Infinity) now = this.#now(at);
       if (at === Infinity || at > now) {
         this.#policy.touch(slot);
         this.#hits++;
@@ -482,7 +488,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   /** `[key, value]` pairs with a fresh value, in the order of `keys()`; marks nothing. */
   *entries(): IterableIterator<[K, V]> {
-    const now = this.#expires === undefined ? 0 : this.#clock.now();
+    const now = this.#expires === undefined ? 0 : this.#coarse ? preciseNow() : this.#clock.now();
     for (const [key, slot] of this.#map.entries()) {
       if (this.#expires !== undefined && (this.#expires[slot] as number) <= now) continue;
       yield [key, this.#values[slot] as V];
@@ -497,7 +503,17 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const expires = this.#expires;
     if (expires === undefined) return false;
     const at = expires[slot] as number;
-    return at !== Infinity && at <= this.#clock.now();
+    return at !== Infinity && at <= this.#now(at);
+  }
+
+  /**
+   * The time to judge deadline `at` by: the clock's reading, except that the coarse default
+   * clock is re-read precisely when the deadline is near, so a lagging coarse reading never
+   * serves an expired value (it could only if it lagged by `NEAR_DEADLINE_MS` or more).
+   */
+  #now(at: number): number {
+    const now = this.#clock.now();
+    return at - now < NEAR_DEADLINE_MS && this.#coarse ? preciseNow() : now;
   }
 
   #readExpired(key: K, slot: number, at: number, now: number): undefined {

@@ -116,12 +116,19 @@ export interface CacheOptions<K, V> {
    */
   readonly onEvict?: (key: K, value: V, reason: CacheEvictReason) => void;
   /**
-   * Time source in ms, read at most once per call and only when an entry can expire.
-   * @default a coarse monotonic clock: `performance.now()` re-read at most once a millisecond
-   *   of event-loop time and at least every 1024 reads (a synchronous loop sees time advance
-   *   in steps of 1024 reads)
+   * Time source in ms:
+   * - `'coarse'` (default): `performance.now()` cached and reused — dropped every millisecond
+   *   of event-loop time and after 256 reads, and always re-read precisely when an entry is
+   *   within 1 s of its deadline. A hit far from its deadline costs no clock read. Staleness
+   *   bound: `get`/`has`/`peek`/`getOrLoad` never serve an expired value unless the cached
+   *   reading lags real time by 1 s or more, which takes 256 cache calls spread over more than
+   *   a second without the event loop turning (≥ 4 ms of synchronous work between calls).
+   *   Writes and the sweep may use a lagging reading: an entry can then expire early, never late.
+   * - `'exact'`: `performance.now()` on every call that needs the time (one read per call).
+   * - an object `{ now(): number }` (a fake clock in tests): read at most once per call, exact.
+   * @default 'coarse'
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | 'coarse' | 'exact';
 }
 
 /** Per-call options of {@link Cache.set}. */

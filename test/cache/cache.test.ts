@@ -459,7 +459,7 @@ describe('Cache: option validation', () => {
     [
       { maxSize: 10, clock: null },
       TypeError,
-      'Expected `clock` to be an object with a now() method, got `null` (null)',
+      "Expected `clock` to be 'coarse', 'exact' or an object with a now() method, got `null` (null)",
     ],
     [
       { maxSize: 10, staleWhileRevalidate: -5 },
@@ -644,5 +644,45 @@ describe('Cache: diagnostics channels', () => {
     } finally {
       unsubscribe('sluice:cache:load', listener);
     }
+  });
+});
+
+describe('Cache: staleness of the default clock', () => {
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  for (const mode of ['synchronous', 'microtask-only'] as const) {
+    it(`get never returns a value past its TTL inside a long ${mode} loop (default coarse clock)`, async () => {
+      const cache = new Cache<string, number>({ maxSize: 10, ttl: 50 });
+      cache.set('k', 1);
+      const setAt = performance.now();
+      const late: number[] = [];
+      const end = setAt + 200;
+      while (performance.now() < end) {
+        const before = performance.now();
+        if (cache.get('k') !== undefined && before >= setAt + 50) late.push(before - setAt);
+        spin(0.3);
+        if (mode === 'microtask-only') await Promise.resolve();
+      }
+      assert.deepEqual(late, [], 'hits after the deadline (ms after set)');
+    });
+  }
+
+  it("clock: 'exact' reads the real clock on every call; 'coarse' is the default, spelled out", () => {
+    const exact = new Cache<string, number>({ maxSize: 10, ttl: 20, clock: 'exact' });
+    const coarse = new Cache<string, number>({ maxSize: 10, ttl: 20, clock: 'coarse' });
+    exact.set('k', 1);
+    coarse.set('k', 1);
+    const setAt = performance.now();
+    while (performance.now() < setAt + 30) {
+      const before = performance.now();
+      const hit = exact.get('k') !== undefined;
+      if (hit) assert.ok(before < setAt + 20);
+    }
+    assert.equal(exact.get('k'), undefined);
+    assert.equal(coarse.get('k'), undefined);
+    assert.throws(() => new Cache({ maxSize: 1, clock: 'fast' as never }), TypeError);
   });
 });
