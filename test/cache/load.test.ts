@@ -342,3 +342,29 @@ describe('Cache.getOrLoad: aborts during a synchronous loader', () => {
     assert.equal(await second, 9);
   });
 });
+
+describe('Cache.getOrLoad: async context', () => {
+  it('a load runs in the AsyncLocalStorage context of its first caller; a refresh in that of the call that triggered it', async () => {
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    const als = new AsyncLocalStorage<string>();
+    const clock = fakeClock();
+    const cache = new Cache<string, string>({ maxSize: 10, ttl: 1000, staleWhileRevalidate: 5000, clock });
+    const seen: (string | undefined)[] = [];
+    const loader = async (key: string) => {
+      seen.push(als.getStore());
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.push(als.getStore());
+      return key;
+    };
+    const first = als.run('first', () => cache.getOrLoad('k', loader));
+    const second = als.run('second', () => cache.getOrLoad('k', loader));
+    assert.deepEqual(await Promise.all([first, second]), ['k', 'k']);
+    assert.deepEqual(seen, ['first', 'first']);
+    clock.t += 1500; // stale: the next getOrLoad refreshes in the background
+    seen.length = 0;
+    assert.equal(await als.run('refresher', () => cache.getOrLoad('k', loader)), 'k');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, ['refresher', 'refresher']);
+  });
+});
