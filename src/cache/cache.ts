@@ -29,6 +29,13 @@ const INITIAL_CAPACITY = 1024;
 const MAX_CAPACITY = NIL - 1;
 /** Bound of remembered failures when `maxSize` is `Infinity`. */
 const NEGATIVE_BOUND = 10_000;
+/**
+ * Most expired entries one write reclaims, and one sweep-timer tick: a cohort of a million
+ * entries expiring together is reclaimed in slices (the timer re-arms at once while work is
+ * left) instead of stalling one call. Reads never need the sweep: they check the deadline.
+ */
+const WRITE_SWEEP_BUDGET = 32;
+const TIMER_SWEEP_BUDGET = 2048;
 
 interface Failure {
   readonly error: unknown;
@@ -198,7 +205,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       cache.#timer = undefined;
       cache.#timerAt = Infinity;
       try {
-        cache.prune();
+        const now = cache.#clock.now();
+        cache.#wheel?.advance(now, cache.#expire, TIMER_SWEEP_BUDGET);
+        cache.#sweepFailures(now);
+        cache.#armTimer(now);
       } catch (error) {
         // Only user code throws here (an injected clock): nobody awaits a timer.
         cache.#callbackError(error, 'sweep');
@@ -465,8 +475,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   /**
    * Reclaims every entry whose TTL (and stale window) has passed, up to the sweep's 256 ms
-   * resolution, and returns how many went. Runs by itself on writes and on an `unref()`'d
-   * timer; call it to reclaim memory at a moment of your choosing.
+   * resolution, and returns how many went — all of them at once, however many. The cache
+   * also reclaims by itself, in bounded slices: at most 32 entries per write and 2048 per tick
+   * of its `unref()`'d timer (which re-arms at once while work is left). Call it to reclaim
+   * memory at a moment of your choosing.
    */
   prune(): number {
     const now = this.#clock.now();
@@ -756,7 +768,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   };
 
   #sweep(now: number): void {
-    this.#wheel?.advance(now, this.#expire);
+    this.#wheel?.advance(now, this.#expire, WRITE_SWEEP_BUDGET);
     this.#armTimer(now);
   }
 

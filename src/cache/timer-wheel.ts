@@ -73,16 +73,23 @@ export class TimerWheel {
     this.#size--;
   }
 
+  /** Whether entries taken out of passed buckets still wait to be expired or re-placed. */
+  get pending(): boolean {
+    return this.#heads[PENDING] !== NIL;
+  }
+
   /**
    * Moves the wheel to `now`: every entry in a passed bucket whose deadline is ≤ `now` is
    * unscheduled and passed to `expire` (which may use the wheel); the others move to finer
-   * buckets. Returns how many expired. Re-entrant calls (from `expire`) do nothing.
+   * buckets. At most `budget` such entries are handled per call: the rest stay pending (and
+   * `nextTick` stays passed, `nextDeadline` is now) until the next calls. Returns how many
+   * expired. Re-entrant calls (from `expire`) do nothing.
    */
-  advance(now: number, expire: (slot: number) => void): number {
+  advance(now: number, expire: (slot: number) => void, budget = Infinity): number {
     if (now < this.nextTick || this.#advancing) return 0;
+    if (now < this.#now) now = this.#now;
     const prev = this.#now;
     this.#now = now;
-    this.nextTick = (Math.floor(now / SPAN0) + 1) * SPAN0;
     for (let level = 0; level < SPANS.length; level++) {
       const span = SPANS[level] as number;
       const from = Math.floor(prev / span);
@@ -96,10 +103,12 @@ export class TimerWheel {
       }
     }
     let expired = 0;
+    let work = 0;
     this.#advancing = true;
     try {
       const heads = this.#heads;
       for (let slot = heads[PENDING] as number; slot !== NIL; slot = heads[PENDING] as number) {
+        if (work++ >= budget) break;
         this.#unlink(slot);
         const deadline = (this.#times[slot] as number) + this.#offset;
         if (deadline <= now) {
@@ -113,6 +122,8 @@ export class TimerWheel {
       }
     } finally {
       this.#advancing = false;
+      // Work left: the next call (a write, the timer) goes on with it whatever the time.
+      this.nextTick = this.#heads[PENDING] !== NIL ? -Infinity : (Math.floor(now / SPAN0) + 1) * SPAN0;
     }
     return expired;
   }
@@ -125,6 +136,7 @@ export class TimerWheel {
   nextDeadline(): number {
     if (this.#size === 0) return Infinity;
     const heads = this.#heads;
+    if (heads[PENDING] !== NIL) return this.#now;
     let best = Infinity;
     for (let level = 0; level < SPANS.length - 1; level++) {
       const span = SPANS[level] as number;
@@ -149,6 +161,7 @@ export class TimerWheel {
     this.#heads.fill(NIL);
     this.#bucket.fill(NONE);
     this.#size = 0;
+    this.nextTick = (Math.floor(this.#now / SPAN0) + 1) * SPAN0;
   }
 
   #place(slot: number, deadline: number): void {
