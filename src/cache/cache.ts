@@ -272,7 +272,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       const at = expires[slot] as number;
       if (at !== Infinity) {
         let now = this.#clock.now();
-        if (at - now < NEAR_DEADLINE_MS && this.#coarse) now = preciseNow();
+        if (at - now < NEAR_DEADLINE_MS && at > now && this.#coarse) now = preciseNow();
         if (at <= now) return this.#readExpired(key, slot, at, now);
       }
     }
@@ -525,7 +525,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    */
   #now(at: number): number {
     const now = this.#clock.now();
-    return at - now < NEAR_DEADLINE_MS && this.#coarse ? preciseNow() : now;
+    return at - now < NEAR_DEADLINE_MS && at > now && this.#coarse ? preciseNow() : now;
   }
 
   #readExpired(key: K, slot: number, at: number, now: number): undefined {
