@@ -28,6 +28,12 @@ export class TimerWheel {
   #times: Float64Array;
   readonly #offset: number;
   readonly #heads = new Uint32Array(PENDING + 1).fill(NIL);
+  /**
+   * Last entry of each list, so that a passed bucket is spliced onto the pending list in O(1).
+   * Entries so spliced keep their old bucket id: only `#unlink` reads it, and it checks the
+   * pending list's own head and tail first.
+   */
+  readonly #tails = new Uint32Array(PENDING + 1).fill(NIL);
   /** Time up to which the wheel has been advanced. */
   #now: number;
   #size = 0;
@@ -159,6 +165,7 @@ export class TimerWheel {
   /** Unschedules everything. */
   clear(): void {
     this.#heads.fill(NIL);
+    this.#tails.fill(NIL);
     this.#bucket.fill(NONE);
     this.#size = 0;
     this.nextTick = (Math.floor(this.#now / SPAN0) + 1) * SPAN0;
@@ -181,27 +188,34 @@ export class TimerWheel {
     this.#prev[slot] = NIL;
     this.#next[slot] = head;
     if (head !== NIL) this.#prev[head] = slot;
+    else this.#tails[bucket] = slot;
     this.#heads[bucket] = slot;
   }
 
   #unlink(slot: number): void {
     const prev = this.#prev[slot] as number;
     const next = this.#next[slot] as number;
-    if (prev === NIL) this.#heads[this.#bucket[slot] as number] = next;
-    else this.#next[prev] = next;
+    if (prev !== NIL) this.#next[prev] = next;
+    else if (this.#heads[PENDING] === slot) this.#heads[PENDING] = next;
+    else this.#heads[this.#bucket[slot] as number] = next;
     if (next !== NIL) this.#prev[next] = prev;
+    else if (this.#tails[PENDING] === slot) this.#tails[PENDING] = prev;
+    else this.#tails[this.#bucket[slot] as number] = prev;
   }
 
-  /** Moves a bucket's whole list onto the pending list. */
+  /** Moves a bucket's whole list onto the end of the pending list, in O(1). */
   #collect(bucket: number): void {
     const heads = this.#heads;
-    let slot = heads[bucket] as number;
-    if (slot === NIL) return;
-    heads[bucket] = NIL;
-    while (slot !== NIL) {
-      const next = this.#next[slot] as number;
-      this.#push(slot, PENDING);
-      slot = next;
+    const tails = this.#tails;
+    const head = heads[bucket] as number;
+    if (head === NIL) return;
+    const last = tails[PENDING] as number;
+    if (last === NIL) heads[PENDING] = head;
+    else {
+      this.#next[last] = head;
+      this.#prev[head] = last;
     }
+    tails[PENDING] = tails[bucket] as number;
+    heads[bucket] = tails[bucket] = NIL;
   }
 }
