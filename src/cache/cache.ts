@@ -1,7 +1,10 @@
 import { channels } from '../internal/channels.js';
-import type { Clock } from '../internal/clock.js';
+import { monotonicClock, type Clock } from '../internal/clock.js';
+import { reportError, watchResult } from '../internal/report.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
-import { coarseClock } from './coarse-clock.js';
+import { InvalidInputError } from '../errors.js';
+import { coarseClock, NEAR_DEADLINE_MS, preciseNow } from './coarse-clock.js';
 import { Flight } from './flight.js';
 import { KeyIndex } from './key-index.js';
 import { LruPolicy } from './lru.js';
@@ -18,7 +21,7 @@ import { grown, NIL, type Policy } from './policy.js';
 import { S3FifoPolicy, touchMeta } from './s3-fifo.js';
 import { RESOLUTION, TimerWheel } from './timer-wheel.js';
 
-const channel = channels('cache', ['evict', 'load']);
+const channel = channels('cache', ['evict', 'load', 'error']);
 
 /** Slots allocated up front (or `maxSize`, if smaller); storage doubles from there. */
 const INITIAL_CAPACITY = 1024;
@@ -26,16 +29,32 @@ const INITIAL_CAPACITY = 1024;
 const MAX_CAPACITY = NIL - 1;
 /** Bound of remembered failures when `maxSize` is `Infinity`. */
 const NEGATIVE_BOUND = 10_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Most expired entries one write reclaims, and one sweep-timer tick: a cohort of a million
+ * entries expiring together is reclaimed in slices (the timer re-arms at once while work is
+ * left) instead of stalling one call. Reads never need the sweep: they check the deadline.
+ */
+const WRITE_SWEEP_BUDGET = 32;
+const TIMER_SWEEP_BUDGET = 2048;
 
 interface Failure {
   readonly error: unknown;
   readonly until: number;
 }
 
-/** A duration option: a positive number of ms, `Infinity`, or a string like `'5m'`. */
-function ttlOption(name: string, value: unknown): number {
-  return v.positiveNumber(name, typeof value === 'string' ? v.duration(name, value) : value, true);
+/** A per-call `ttl`: runtime input, so misuse is an `InvalidInputError`. */
+function ttlInput(value: unknown): number {
+  let ttl = 0;
+  const invalid = v.checkInput(() => (ttl = v.positiveDuration('ttl', value)));
+  if (invalid !== undefined) throw invalid;
+  return ttl;
+}
+
+/** Per-call options: `undefined` or an object, else an `InvalidInputError`. */
+function optionsInput(value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw v.invalidInput('options', 'an object or undefined', value);
+  }
 }
 
 /** A duration option that may be 0. */
@@ -61,8 +80,14 @@ let sweepFromTimer: (ref: WeakRef<Cache<unknown, unknown>>) => void;
  * - **Cancellation**: a caller whose signal aborts rejects with `signal.reason` at once;
  *   the load's signal aborts only when every caller waiting for it has aborted.
  *
- * Publishes `sluice:cache:evict` (`{ cache, key, value, reason }`) and `sluice:cache:load`
- * (`{ cache, key, ok, error?, aborted?, background, durationMs? }`) when someone subscribes.
+ * - **User callbacks**: an `onEvict` or `weigh` that throws (or an `onEvict` whose promise
+ *   rejects), a clock that throws in the sweep timer, a background refresh that fails — none
+ *   reaches the caller or the timer: each is counted (`callbackErrors`, `loadFailures`) and
+ *   published on `sluice:cache:error` (`{ error, source, where }`).
+ *
+ * Publishes `sluice:cache:evict` (`{ cache, key, value, reason }`), `sluice:cache:load`
+ * (`{ cache, key, ok, error?, aborted?, background, durationMs? }`) and `sluice:cache:error`
+ * when someone subscribes.
  *
  * @example
  * ```ts
@@ -81,6 +106,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   readonly #swr: number;
   readonly #negativeTtl: number;
   readonly #clock: Clock;
+  /** The default coarse clock: re-read precisely near a deadline (see `#fresh`). */
+  readonly #coarse: boolean;
   readonly #weigh: ((key: K, value: V) => number) | undefined;
   readonly #onEvict: ((key: K, value: V, reason: CacheEvictReason) => void) | undefined;
   readonly #loader: CacheLoader<K, V> | undefined;
@@ -110,9 +137,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   /** Expiry time per slot (`Infinity`: none); allocated by the first entry that can expire. */
   #expires: Float64Array | undefined;
   #wheel: TimerWheel | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
   #timerAt = Infinity;
-  #ref: WeakRef<Cache<unknown, unknown>> | undefined;
+  /** The sweep timer's callback; holds the cache only weakly, so a pending timer never pins it. */
+  #onTimer: (() => void) | undefined;
 
   readonly #flights = new Map<K, Flight<K, V>>();
   #failures: Map<K, Failure> | undefined;
@@ -125,12 +153,13 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   #loadsAborted = 0;
   #evictions = 0;
   #expirations = 0;
+  #callbackErrors = 0;
 
   constructor(options: CacheOptions<K, V>) {
     v.options('options', options);
     const o: Partial<CacheOptions<K, V>> = options ?? {};
     this.#maxSize = v.positiveInteger('maxSize', o.maxSize, true);
-    this.#ttl = ttlOption('ttl', o.ttl ?? Infinity);
+    this.#ttl = v.positiveDuration('ttl', o.ttl === undefined ? Infinity : o.ttl);
     this.#swr = windowOption('staleWhileRevalidate', o.staleWhileRevalidate ?? 0);
     this.#negativeTtl = windowOption('negativeTtl', o.negativeTtl ?? 0);
     v.optionalFunction('weigh', o.weigh);
@@ -143,9 +172,17 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     v.optionalFunction('onEvict', o.onEvict);
     this.#onEvict = o.onEvict;
     this.#plain = o.weigh === undefined && o.onEvict === undefined && this.#ttl === Infinity;
-    const clock: { readonly now?: unknown } | undefined = o.clock;
-    if (clock !== undefined) v.isFunction('clock.now', clock.now);
-    this.#clock = o.clock ?? coarseClock;
+    const clock: unknown = o.clock;
+    if (clock !== undefined && clock !== 'coarse' && clock !== 'exact') {
+      if (typeof clock !== 'object' || clock === null) {
+        throw new TypeError(
+          v.expectation('clock', "'coarse', 'exact' or an object with a now() method", clock),
+        );
+      }
+      v.isFunction('clock.now', (clock as { now?: unknown }).now);
+    }
+    this.#coarse = clock === undefined || clock === 'coarse';
+    this.#clock = this.#coarse ? coarseClock : clock === 'exact' ? monotonicClock : (clock as Clock);
 
     this.#capacity = Math.min(this.#maxSize, INITIAL_CAPACITY);
     this.#free = new Uint32Array(this.#capacity);
@@ -167,7 +204,15 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (cache === undefined) return;
       cache.#timer = undefined;
       cache.#timerAt = Infinity;
-      cache.prune();
+      try {
+        const now = cache.#clock.now();
+        cache.#wheel?.advance(now, cache.#expire, TIMER_SWEEP_BUDGET);
+        cache.#sweepFailures(now);
+        cache.#armTimer(now);
+      } catch (error) {
+        // Only user code throws here (an injected clock): nobody awaits a timer.
+        cache.#callbackError(error, 'sweep');
+      }
     };
   }
 
@@ -193,6 +238,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       loadsAborted: this.#loadsAborted,
       evictions: this.#evictions,
       expirations: this.#expirations,
+      callbackErrors: this.#callbackErrors,
       hitRatio: reads === 0 ? 0 : this.#hits / reads,
       size: this.#map.size,
       weight: this.#weigh === undefined ? this.#map.size : this.#weight,
@@ -204,7 +250,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   resetStats(): void {
     this.#hits = this.#misses = this.#staleHits = 0;
     this.#loads = this.#loadFailures = this.#loadsAborted = 0;
-    this.#evictions = this.#expirations = 0;
+    this.#evictions = this.#expirations = this.#callbackErrors = 0;
   }
 
   /**
@@ -225,7 +271,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     if (expires !== undefined) {
       const at = expires[slot] as number;
       if (at !== Infinity) {
-        const now = this.#clock.now();
+        let now = this.#clock.now();
+        if (at - now < NEAR_DEADLINE_MS && at > now && this.#coarse) now = preciseNow();
         if (at <= now) return this.#readExpired(key, slot, at, now);
       }
     }
@@ -279,7 +326,9 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * Stores `value` under `key`, evicting by policy if the cache is full, and returns the cache.
    * `options.ttl` overrides the default TTL. A load of `key` in flight is detached: its result
    * will not overwrite this value. A value heavier than `maxWeight` is not stored (and any old
-   * value of `key` is removed).
+   * value of `key` is removed). Throws `InvalidInputError` on misuse (a `ttl` that is not a
+   * positive duration, a `weigh` that returns anything but a positive finite number); the
+   * cache is then unchanged.
    */
   set(key: K, value: V, options?: CacheSetOptions): this {
     if (options === undefined && this.#writesPlain()) {
@@ -288,8 +337,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     }
     let ttl = this.#ttl;
     if (options !== undefined) {
-      v.options('options', options);
-      if (options.ttl !== undefined) ttl = v.positiveNumber('ttl', options.ttl, true);
+      optionsInput(options);
+      if (options.ttl !== undefined) ttl = ttlInput(options.ttl);
     }
     if (this.#flights.size > 0) this.#flights.delete(key);
     if (this.#failures !== undefined) this.#failures.delete(key);
@@ -326,7 +375,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     this.#weight = 0;
     this.#policy.clear();
     this.#wheel?.clear();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
     for (const slot of slots) this.#notify(keys[slot] as K, values[slot] as V, 'cleared');
@@ -344,6 +393,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    *   one background refresh; its failure is counted (`loadFailures`) and published on
    *   `sluice:cache:load`, never thrown.
    * - `ttl`: time to live of the loaded value.
+   * - Misuse (no loader, a bad `ttl`, `signal` or options bag) rejects with `InvalidInputError`;
+   *   this method never throws.
    */
   getOrLoad(key: K, options?: CacheLoadOptions): Promise<V>;
   getOrLoad(key: K, loader: CacheLoader<K, V> | undefined, options?: CacheLoadOptions): Promise<V>;
@@ -352,22 +403,35 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     loaderOrOptions?: CacheLoader<K, V> | CacheLoadOptions,
     maybeOptions?: CacheLoadOptions,
   ): Promise<V> {
+    // A function that returns a promise never throws: misuse, and anything user code (a
+    // clock) throws on the way, becomes the rejection.
+    try {
+      return this.#getOrLoad(key, loaderOrOptions, maybeOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #getOrLoad(
+    key: K,
+    loaderOrOptions: CacheLoader<K, V> | CacheLoadOptions | undefined,
+    maybeOptions: CacheLoadOptions | undefined,
+  ): Promise<V> {
     let loader = this.#loader;
     let options: CacheLoadOptions | undefined = maybeOptions;
     if (typeof loaderOrOptions === 'function') loader = loaderOrOptions;
-    else if (loaderOrOptions !== undefined) options = loaderOrOptions;
+    else if (typeof loaderOrOptions === 'object' && loaderOrOptions !== null) options = loaderOrOptions;
+    else if (loaderOrOptions !== undefined) throw v.invalidInput('loader', 'a function', loaderOrOptions);
+    if (loader === undefined) throw v.invalidInput('loader', 'a function', loader);
     let signal: AbortSignal | undefined;
     let ttl: number | undefined;
-    try {
-      if (loader === undefined) v.isFunction('loader', loader);
-      if (options !== undefined) {
-        v.options('options', options);
-        signal = options.signal;
-        v.abortSignal('signal', signal);
-        if (options.ttl !== undefined) ttl = v.positiveNumber('ttl', options.ttl, true);
+    if (options !== undefined) {
+      optionsInput(options);
+      signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw v.invalidInput('signal', 'an AbortSignal or undefined', signal);
       }
-    } catch (error) {
-      return Promise.reject(error);
+      if (options.ttl !== undefined) ttl = ttlInput(options.ttl);
     }
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
 
@@ -375,7 +439,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const slot = this.#map.get(key);
     if (slot !== undefined) {
       const at = this.#expires === undefined ? Infinity : (this.#expires[slot] as number);
-      if (at !== Infinity) now = this.#clock.now();
+      if (at !== Infinity) now = this.#now(at);
       if (at === Infinity || at > now) {
         this.#policy.touch(slot);
         this.#hits++;
@@ -384,7 +448,9 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (now < at + this.#swr) {
         this.#misses++;
         this.#staleHits++;
-        if (!this.#flights.has(key)) this.#startLoad(key, loader as CacheLoader<K, V>, ttl, true, now);
+        if (!this.#flights.has(key)) {
+          this.#runLoad(this.#startLoad(key, ttl, true, now), loader);
+        }
         return Promise.resolve(this.#values[slot] as V);
       }
       this.#expirations++;
@@ -399,13 +465,20 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (failure.until > now) return Promise.reject(failure.error);
       this.#failures?.delete(key);
     }
-    return this.#startLoad(key, loader as CacheLoader<K, V>, ttl, false, now).wait(signal);
+    // The caller waits before the loader runs: a loader that aborts the caller's signal
+    // synchronously (or runs while it aborts) must still reject the caller and abort the load.
+    const started = this.#startLoad(key, ttl, false, now);
+    const waiting = started.wait(signal);
+    this.#runLoad(started, loader);
+    return waiting;
   }
 
   /**
    * Reclaims every entry whose TTL (and stale window) has passed, up to the sweep's 256 ms
-   * resolution, and returns how many went. Runs by itself on writes and on an `unref()`'d
-   * timer; call it to reclaim memory at a moment of your choosing.
+   * resolution, and returns how many went — all of them at once, however many. The cache
+   * also reclaims by itself, in bounded slices: at most 32 entries per write and 2048 per tick
+   * of its `unref()`'d timer (which re-arms at once while work is left). Call it to reclaim
+   * memory at a moment of your choosing.
    */
   prune(): number {
     const now = this.#clock.now();
@@ -427,7 +500,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   /** `[key, value]` pairs with a fresh value, in the order of `keys()`; marks nothing. */
   *entries(): IterableIterator<[K, V]> {
-    const now = this.#expires === undefined ? 0 : this.#clock.now();
+    const now = this.#expires === undefined ? 0 : this.#coarse ? preciseNow() : this.#clock.now();
     for (const [key, slot] of this.#map.entries()) {
       if (this.#expires !== undefined && (this.#expires[slot] as number) <= now) continue;
       yield [key, this.#values[slot] as V];
@@ -442,7 +515,17 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const expires = this.#expires;
     if (expires === undefined) return false;
     const at = expires[slot] as number;
-    return at !== Infinity && at <= this.#clock.now();
+    return at !== Infinity && at <= this.#now(at);
+  }
+
+  /**
+   * The time to judge deadline `at` by: the clock's reading, except that the coarse default
+   * clock is re-read precisely when the deadline is near, so a lagging coarse reading never
+   * serves an expired value (it could only if it lagged by `NEAR_DEADLINE_MS` or more).
+   */
+  #now(at: number): number {
+    const now = this.#clock.now();
+    return at - now < NEAR_DEADLINE_MS && at > now && this.#coarse ? preciseNow() : now;
   }
 
   #readExpired(key: K, slot: number, at: number, now: number): undefined {
@@ -501,7 +584,24 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   #store(key: K, value: V, ttl: number): void {
     let weight = 1;
-    if (this.#weigh !== undefined) weight = v.positiveNumber('weigh(key, value)', this.#weigh(key, value));
+    if (this.#weigh !== undefined) {
+      let weighed: unknown;
+      try {
+        weighed = this.#weigh(key, value);
+      } catch (error) {
+        // The value cannot be stored without a weight; the old one must not outlive the write.
+        this.#callbackError(error, 'weigh');
+        const stale = this.#map.get(key);
+        if (stale !== undefined) this.#remove(stale, key, 'replaced');
+        return;
+      }
+      if (typeof weighed !== 'number' || !(weighed > 0) || weighed === Infinity) {
+        throw new InvalidInputError(
+          `Expected \`weigh(key, value)\` to return a positive finite number, got ${v.describe(weighed)}`,
+        );
+      }
+      weight = weighed;
+    }
     const wheel = this.#wheel;
     const now = ttl !== Infinity || (wheel !== undefined && wheel.size > 0) ? this.#clock.now() : 0;
     const existing = this.#map.get(key);
@@ -612,8 +712,30 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   #notify(key: K, value: V, reason: CacheEvictReason): void {
     if (channel.evict.hasSubscribers) channel.evict.publish({ cache: this, key, value, reason });
-    if (this.#onEvict !== undefined) this.#onEvict(key, value, reason);
+    const onEvict = this.#onEvict;
+    if (onEvict === undefined) return;
+    let result: unknown;
+    try {
+      result = onEvict(key, value, reason);
+    } catch (error) {
+      this.#callbackError(error, 'onEvict');
+      return;
+    }
+    if (result !== undefined) watchResult(result, channel.error, this, 'onEvict', this.#countCallbackError);
   }
+
+  /**
+   * A user callback (`onEvict`, `weigh`, a clock read by the sweep timer) threw where nobody
+   * awaits it: counted in `callbackErrors` and published on `sluice:cache:error`, never rethrown.
+   */
+  #callbackError(error: unknown, where: string): void {
+    this.#callbackErrors++;
+    reportError(channel.error, error, this, where);
+  }
+
+  readonly #countCallbackError = (): void => {
+    this.#callbackErrors++;
+  };
 
   #setExpiry(slot: number, ttl: number, now: number): void {
     let expires = this.#expires;
@@ -646,7 +768,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   };
 
   #sweep(now: number): void {
-    this.#wheel?.advance(now, this.#expire);
+    this.#wheel?.advance(now, this.#expire, WRITE_SWEEP_BUDGET);
     this.#armTimer(now);
   }
 
@@ -655,21 +777,31 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const at = this.#wheel === undefined ? Infinity : this.#wheel.nextDeadline();
     if (this.#timer !== undefined) {
       if (at !== Infinity && this.#timerAt <= at) return;
-      clearTimeout(this.#timer);
+      this.#timer.cancel();
       this.#timer = undefined;
       this.#timerAt = Infinity;
     }
     if (at === Infinity) return;
-    this.#ref ??= new WeakRef(this as Cache<unknown, unknown>);
+    if (this.#onTimer === undefined) {
+      const ref = new WeakRef(this as Cache<unknown, unknown>);
+      this.#onTimer = () => sweepFromTimer(ref);
+    }
     this.#timerAt = at;
-    this.#timer = setTimeout(sweepFromTimer, Math.min(Math.max(at - now, 1), MAX_TIMER_MS), this.#ref);
-    this.#timer.unref();
+    // Through Timer: a deadline past 2^31-1 ms is reached by a chain of timers, never early.
+    this.#timer = schedule(this.#onTimer, Math.max(at - now, 1));
   }
 
-  #startLoad(key: K, loader: CacheLoader<K, V>, ttl: number | undefined, background: boolean, now: number) {
+  #startLoad(key: K, ttl: number | undefined, background: boolean, now: number): Flight<K, V> {
     const flight = new Flight<K, V>(key, ttl, background, now, this.#abandon);
     this.#flights.set(key, flight);
     this.#loads++;
+    return flight;
+  }
+
+  /** Runs `loader` for `flight`, unless every caller already abandoned it. */
+  #runLoad(flight: Flight<K, V>, loader: CacheLoader<K, V>): void {
+    if (flight.aborted) return;
+    const key = flight.key;
     let result: V | PromiseLike<V>;
     try {
       result = loader(key, { signal: flight.controller.signal });
@@ -680,7 +812,6 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       (value) => this.#loaded(flight, value),
       (error: unknown) => this.#failed(flight, error, true),
     );
-    return flight;
   }
 
   #loaded(flight: Flight<K, V>, value: V): void {
@@ -726,6 +857,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
         durationMs: this.#clock.now() - flight.startedAt,
       });
     }
+    // Nobody awaits a background refresh: its failure is reported, not thrown.
+    if (flight.background) reportError(channel.error, error, this, 'refresh');
     flight.reject(error);
   }
 

@@ -54,6 +54,11 @@ export class Flight<K, V> {
     this.#active++;
     return new Promise<V>((resolve, reject) => {
       const waiter: Waiter<V> = { resolve, reject, signal, onAbort: undefined, done: false };
+      if (signal.aborted) {
+        // Its abort event has fired already (or fires before any listener could see it).
+        this.#abort(waiter);
+        return;
+      }
       waiter.onAbort = linkSignal(signal, () => this.#abort(waiter));
       (this.#waiters ??= new Set()).add(waiter);
     });

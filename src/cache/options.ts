@@ -82,7 +82,10 @@ export interface CacheOptions<K, V> {
    */
   readonly negativeTtl?: number | string;
   /**
-   * Weight of an entry, called once per `set`; must return a positive finite number. With
+   * Weight of an entry, called once per `set`; must return a positive finite number (anything
+   * else is an `InvalidInputError`). If it throws, the value is not stored, the key's old value
+   * is removed, and the error is counted in `stats.callbackErrors` and published on
+   * `sluice:cache:error` (`where: 'weigh'`); the write itself does not throw. With
    * `maxWeight`, bounds the cache by the sum of weights (bytes, say) instead of only by count.
    * An entry heavier than `maxWeight` is not stored. Cost: 8 bytes per entry and one call per set.
    * @default every entry weighs 1
@@ -105,18 +108,27 @@ export interface CacheOptions<K, V> {
   readonly loader?: CacheLoader<K, V>;
   /**
    * Called synchronously after an entry has left the cache (it is already gone; the callback
-   * may use the cache). Errors it throws propagate to the caller of the operation.
+   * may use the cache). An error it throws (or a promise it returns that rejects) never reaches
+   * the caller of the operation, nor the sweep timer: it is counted in `stats.callbackErrors`
+   * and published on `sluice:cache:error` as `{ error, source, where: 'onEvict' }`.
    * Cost: nothing when absent.
    * @default none
    */
   readonly onEvict?: (key: K, value: V, reason: CacheEvictReason) => void;
   /**
-   * Time source in ms, read at most once per call and only when an entry can expire.
-   * @default a coarse monotonic clock: `performance.now()` re-read at most once a millisecond
-   *   of event-loop time and at least every 1024 reads (a synchronous loop sees time advance
-   *   in steps of 1024 reads)
+   * Time source in ms:
+   * - `'coarse'` (default): `performance.now()` cached and reused — dropped every millisecond
+   *   of event-loop time and after 256 reads, and always re-read precisely when an entry is
+   *   within 1 s of its deadline. A hit far from its deadline costs no clock read. Staleness
+   *   bound: `get`/`has`/`peek`/`getOrLoad` never serve an expired value unless the cached
+   *   reading lags real time by 1 s or more, which takes 256 cache calls spread over more than
+   *   a second without the event loop turning (≥ 4 ms of synchronous work between calls).
+   *   Writes and the sweep may use a lagging reading: an entry can then expire early, never late.
+   * - `'exact'`: `performance.now()` on every call that needs the time (one read per call).
+   * - an object `{ now(): number }` (a fake clock in tests): read at most once per call, exact.
+   * @default 'coarse'
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | 'coarse' | 'exact';
 }
 
 /** Per-call options of {@link Cache.set}. */
@@ -154,6 +166,11 @@ export interface CacheStats {
   readonly evictions: number;
   /** Entries removed because they expired (on read or by the sweep). */
   readonly expirations: number;
+  /**
+   * User callbacks that threw (or rejected) where nobody awaits them: `onEvict`, `weigh`, a
+   * clock read by the sweep timer. Each is also published on `sluice:cache:error`.
+   */
+  readonly callbackErrors: number;
   /** `hits / (hits + misses)`, or 0 before any read. */
   readonly hitRatio: number;
   /** Entries held now (expired entries not yet reclaimed included). */

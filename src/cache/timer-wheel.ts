@@ -28,6 +28,12 @@ export class TimerWheel {
   #times: Float64Array;
   readonly #offset: number;
   readonly #heads = new Uint32Array(PENDING + 1).fill(NIL);
+  /**
+   * Last entry of each list, so that a passed bucket is spliced onto the pending list in O(1).
+   * Entries so spliced keep their old bucket id: only `#unlink` reads it, and it checks the
+   * pending list's own head and tail first.
+   */
+  readonly #tails = new Uint32Array(PENDING + 1).fill(NIL);
   /** Time up to which the wheel has been advanced. */
   #now: number;
   #size = 0;
@@ -73,16 +79,23 @@ export class TimerWheel {
     this.#size--;
   }
 
+  /** Whether entries taken out of passed buckets still wait to be expired or re-placed. */
+  get pending(): boolean {
+    return this.#heads[PENDING] !== NIL;
+  }
+
   /**
    * Moves the wheel to `now`: every entry in a passed bucket whose deadline is ≤ `now` is
    * unscheduled and passed to `expire` (which may use the wheel); the others move to finer
-   * buckets. Returns how many expired. Re-entrant calls (from `expire`) do nothing.
+   * buckets. At most `budget` such entries are handled per call: the rest stay pending (and
+   * `nextTick` stays passed, `nextDeadline` is now) until the next calls. Returns how many
+   * expired. Re-entrant calls (from `expire`) do nothing.
    */
-  advance(now: number, expire: (slot: number) => void): number {
+  advance(now: number, expire: (slot: number) => void, budget = Infinity): number {
     if (now < this.nextTick || this.#advancing) return 0;
+    if (now < this.#now) now = this.#now;
     const prev = this.#now;
     this.#now = now;
-    this.nextTick = (Math.floor(now / SPAN0) + 1) * SPAN0;
     for (let level = 0; level < SPANS.length; level++) {
       const span = SPANS[level] as number;
       const from = Math.floor(prev / span);
@@ -96,10 +109,12 @@ export class TimerWheel {
       }
     }
     let expired = 0;
+    let work = 0;
     this.#advancing = true;
     try {
       const heads = this.#heads;
       for (let slot = heads[PENDING] as number; slot !== NIL; slot = heads[PENDING] as number) {
+        if (work++ >= budget) break;
         this.#unlink(slot);
         const deadline = (this.#times[slot] as number) + this.#offset;
         if (deadline <= now) {
@@ -113,6 +128,8 @@ export class TimerWheel {
       }
     } finally {
       this.#advancing = false;
+      // Work left: the next call (a write, the timer) goes on with it whatever the time.
+      this.nextTick = this.#heads[PENDING] !== NIL ? -Infinity : (Math.floor(now / SPAN0) + 1) * SPAN0;
     }
     return expired;
   }
@@ -125,6 +142,7 @@ export class TimerWheel {
   nextDeadline(): number {
     if (this.#size === 0) return Infinity;
     const heads = this.#heads;
+    if (heads[PENDING] !== NIL) return this.#now;
     let best = Infinity;
     for (let level = 0; level < SPANS.length - 1; level++) {
       const span = SPANS[level] as number;
@@ -147,8 +165,10 @@ export class TimerWheel {
   /** Unschedules everything. */
   clear(): void {
     this.#heads.fill(NIL);
+    this.#tails.fill(NIL);
     this.#bucket.fill(NONE);
     this.#size = 0;
+    this.nextTick = (Math.floor(this.#now / SPAN0) + 1) * SPAN0;
   }
 
   #place(slot: number, deadline: number): void {
@@ -168,27 +188,34 @@ export class TimerWheel {
     this.#prev[slot] = NIL;
     this.#next[slot] = head;
     if (head !== NIL) this.#prev[head] = slot;
+    else this.#tails[bucket] = slot;
     this.#heads[bucket] = slot;
   }
 
   #unlink(slot: number): void {
     const prev = this.#prev[slot] as number;
     const next = this.#next[slot] as number;
-    if (prev === NIL) this.#heads[this.#bucket[slot] as number] = next;
-    else this.#next[prev] = next;
+    if (prev !== NIL) this.#next[prev] = next;
+    else if (this.#heads[PENDING] === slot) this.#heads[PENDING] = next;
+    else this.#heads[this.#bucket[slot] as number] = next;
     if (next !== NIL) this.#prev[next] = prev;
+    else if (this.#tails[PENDING] === slot) this.#tails[PENDING] = prev;
+    else this.#tails[this.#bucket[slot] as number] = prev;
   }
 
-  /** Moves a bucket's whole list onto the pending list. */
+  /** Moves a bucket's whole list onto the end of the pending list, in O(1). */
   #collect(bucket: number): void {
     const heads = this.#heads;
-    let slot = heads[bucket] as number;
-    if (slot === NIL) return;
-    heads[bucket] = NIL;
-    while (slot !== NIL) {
-      const next = this.#next[slot] as number;
-      this.#push(slot, PENDING);
-      slot = next;
+    const tails = this.#tails;
+    const head = heads[bucket] as number;
+    if (head === NIL) return;
+    const last = tails[PENDING] as number;
+    if (last === NIL) heads[PENDING] = head;
+    else {
+      this.#next[last] = head;
+      this.#prev[head] = last;
     }
+    tails[PENDING] = tails[bucket] as number;
+    heads[bucket] = tails[bucket] = NIL;
   }
 }

@@ -139,6 +139,33 @@ export function abortSignal(name: string, value: unknown): void {
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+
+/** A duration string (`'250ms'`, `'1.5s'`, `'1m'`, …) in ms, or `undefined` if it is not one. */
+function parseDuration(value: string): number | undefined {
+  const match = DURATION.exec(value);
+  const unit = match?.[2];
+  if (match === null || unit === undefined) return undefined;
+  return Number(match[1]) * (UNITS[unit] ?? 1);
+}
+
+/**
+ * A duration in ms that must be positive: a number > 0, `Infinity`, or a string such as
+ * `'500ms'` or `'5m'` that parses to more than 0. Every failure is reported as the value the
+ * user wrote (`'0ms'` is reported as `"0ms"` (string), not as `0` (number)).
+ */
+export function positiveDuration(name: string, value: unknown): number {
+  const expected =
+    "a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d')";
+  if (typeof value === 'string') {
+    const ms = parseDuration(value);
+    if (ms === undefined || !(ms > 0)) return fail(name, expected, value, true);
+    return ms;
+  }
+  if (typeof value !== 'number' || Number.isNaN(value)) return fail(name, expected, value, false);
+  if (!(value > 0)) return fail(name, expected, value, true);
+  return value;
+}
 
 /**
  * A duration in ms: a non-negative number, or a string such as `'250ms'`, `'1.5s'`, `'1m'`,
@@ -146,12 +173,11 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
  */
 export function duration(name: string, value: unknown, allowInfinity = false): number {
   if (typeof value === 'string') {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
-    const unit = match?.[2];
-    if (match === null || unit === undefined) {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
       return fail(name, "a duration in ms or a string like '500ms', '1s', '1m', '1h', '1d'", value, true);
     }
-    return Number(match[1]) * (UNITS[unit] ?? 1);
+    return ms;
   }
   return nonNegativeNumber(name, value, allowInfinity);
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { Cache, type CacheEvictReason } from '../../src/cache/index.js';
+import { InvalidInputError } from '../../src/errors.js';
 
 /** A clock the test moves by hand. */
 function fakeClock(start = 1_000) {
@@ -293,8 +294,10 @@ describe('Cache: TTL', () => {
     const cache = new Cache<string, number>({ maxSize: 1000, clock });
     for (let i = 0; i < 100; i++) cache.set(`short${i}`, i, { ttl: 500 + i });
     clock.t += 2000;
-    cache.set('other', 1);
-    assert.equal(cache.size, 1);
+    cache.set('other', 1); // one write reclaims a bounded slice (32)
+    assert.equal(cache.size, 100 - 32 + 1);
+    for (let i = 0; i < 3; i++) cache.set(`other${i}`, 1);
+    assert.equal(cache.size, 4);
     assert.equal(cache.stats.expirations, 100);
   });
 
@@ -311,6 +314,38 @@ describe('Cache: TTL', () => {
     t.mock.timers.tick(90_000);
     assert.equal(cache.size, 0);
     assert.equal(cache.stats.expirations, 2);
+  });
+
+  it('a 30-day TTL neither expires early nor arms a timer past 2^31-1 ms; the sweep timer still reclaims it', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    t.mock.method(
+      globalThis,
+      'setTimeout',
+      (fn: (...args: unknown[]) => void, ms: number, ...args: unknown[]) => {
+        delays.push(ms);
+        return real(fn, ms, ...args);
+      },
+    );
+    const day = 86_400_000;
+    const clock = fakeClock(0);
+    const cache = new Cache<string, number>({ maxSize: 10, ttl: 30 * day, clock });
+    cache.set('a', 1);
+    for (let d = 1; d < 30; d++) {
+      clock.t = d * day;
+      t.mock.timers.tick(day);
+      assert.equal(cache.peek('a'), 1, `day ${d}`);
+      assert.equal(cache.size, 1, `day ${d}`);
+    }
+    clock.t = 30 * day + 1000;
+    t.mock.timers.tick(day + 1000);
+    assert.equal(cache.size, 0);
+    assert.ok(delays.length > 0);
+    assert.ok(
+      delays.every((ms) => ms <= 2 ** 31 - 1),
+      `delays: ${delays.join(', ')}`,
+    );
   });
 
   it('long TTLs cascade through the wheel levels and still expire', () => {
@@ -401,17 +436,32 @@ describe('Cache: option validation', () => {
     [
       { maxSize: 10, ttl: -1 },
       RangeError,
-      'Expected `ttl` to be a positive number or Infinity, got `-1` (number)',
+      `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`-1\` (number)`,
     ],
     [
       { maxSize: 10, ttl: 0 },
       RangeError,
-      'Expected `ttl` to be a positive number or Infinity, got `0` (number)',
+      `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`0\` (number)`,
+    ],
+    [
+      { maxSize: 10, ttl: '0ms' },
+      RangeError,
+      `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`"0ms"\` (string)`,
     ],
     [
       { maxSize: 10, ttl: '5 minutes' },
       RangeError,
-      "Expected `ttl` to be a duration in ms or a string like '500ms', '1s', '1m', '1h', '1d', got `\"5 minutes\"` (string)",
+      `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`"5 minutes"\` (string)`,
+    ],
+    [
+      { maxSize: 10, ttl: null },
+      TypeError,
+      `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`null\` (null)`,
+    ],
+    [
+      { maxSize: 10, clock: null },
+      TypeError,
+      "Expected `clock` to be 'coarse', 'exact' or an object with a now() method, got `null` (null)",
     ],
     [
       { maxSize: 10, staleWhileRevalidate: -5 },
@@ -468,41 +518,87 @@ describe('Cache: option validation', () => {
     });
   }
 
-  it('set: a negative ttl and a non-positive weight throw with the message shape', () => {
+  it('set: runtime misuse (a bad ttl, a bad options bag, a weigh returning NaN) throws InvalidInputError', () => {
     const cache = new Cache<string, number>({ maxSize: 10, weigh: (_k, v) => v });
-    assert.throws(() => cache.set('a', 1, { ttl: -1 }), {
-      name: 'RangeError',
-      message: 'Expected `ttl` to be a positive number or Infinity, got `-1` (number)',
-    });
-    assert.throws(() => cache.set('a', 0), {
-      name: 'RangeError',
-      message: 'Expected `weigh(key, value)` to be a positive finite number, got `0` (number)',
-    });
-    assert.throws(() => cache.set('a', -2), { name: 'RangeError' });
-    assert.throws(() => cache.set('a', NaN), { name: 'TypeError' });
+    const invalid = (message: string) => (error: unknown) =>
+      error instanceof InvalidInputError &&
+      error.code === 'SLUICE_INVALID_INPUT' &&
+      error.message === message;
+    assert.throws(
+      () => cache.set('a', 1, { ttl: -1 }),
+      invalid(
+        `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`-1\` (number)`,
+      ),
+    );
+    assert.throws(
+      () => cache.set('a', 1, 5 as never),
+      invalid('Expected `options` to be an object or undefined, got `5` (number)'),
+    );
+    assert.throws(
+      () => cache.set('a', 0),
+      invalid('Expected `weigh(key, value)` to return a positive finite number, got `0` (number)'),
+    );
+    assert.throws(
+      () => cache.set('a', NaN),
+      invalid('Expected `weigh(key, value)` to return a positive finite number, got `NaN` (number)'),
+    );
+    assert.throws(() => cache.set('a', -2), InvalidInputError);
     assert.equal(cache.size, 0);
   });
 
-  it('getOrLoad: bad arguments reject (not throw) with the message shape', async () => {
+  it('getOrLoad: runtime misuse rejects (never throws) with InvalidInputError and the message shape', async () => {
     const cache = new Cache<string, number>({ maxSize: 10 });
-    await assert.rejects(cache.getOrLoad('a'), {
-      name: 'TypeError',
-      message: 'Expected `loader` to be a function, got `undefined` (undefined)',
-    });
+    const calls: [string, () => Promise<number>][] = [
+      ['Expected `loader` to be a function, got `undefined` (undefined)', () => cache.getOrLoad('a')],
+      ['Expected `loader` to be a function, got `5` (number)', () => cache.getOrLoad('a', 5 as never)],
+      [
+        `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`-1\` (number)`,
+        () => cache.getOrLoad('a', () => 1, { ttl: -1 }),
+      ],
+      [
+        'Expected `signal` to be an AbortSignal or undefined, got `"x"` (string)',
+        () => cache.getOrLoad('a', () => 1, { signal: 'x' as never }),
+      ],
+      [
+        'Expected `options` to be an object or undefined, got `7` (number)',
+        () => cache.getOrLoad('a', () => 1, 7 as never),
+      ],
+    ];
+    for (const [message, call] of calls) {
+      let promise: Promise<number> | undefined;
+      assert.doesNotThrow(() => (promise = call()), message);
+      await assert.rejects(
+        promise!,
+        (error: unknown) => error instanceof InvalidInputError && error.message === message,
+        message,
+      );
+    }
+  });
+
+  it('getOrLoad: a weigh returning NaN rejects the callers with InvalidInputError', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10, weigh: () => NaN });
     await assert.rejects(
-      cache.getOrLoad('a', () => 1, { ttl: -1 }),
-      {
-        name: 'RangeError',
-        message: 'Expected `ttl` to be a positive number or Infinity, got `-1` (number)',
-      },
+      cache.getOrLoad('a', async () => 1),
+      InvalidInputError,
     );
-    await assert.rejects(
-      cache.getOrLoad('a', () => 1, { signal: 'x' as never }),
-      {
-        name: 'TypeError',
-        message: 'Expected `signal` to be an AbortSignal or undefined, got `"x"` (string)',
+    assert.equal(cache.has('a'), false);
+  });
+
+  it('getOrLoad never throws synchronously, even when an onEvict or clock throws', async () => {
+    let broken = false;
+    const clock = {
+      t: 0,
+      now() {
+        if (broken) throw new Error('clock failed');
+        return this.t;
       },
-    );
+    };
+    const cache = new Cache<string, number>({ maxSize: 10, ttl: 10, clock });
+    cache.set('a', 1);
+    broken = true;
+    let promise: Promise<number> | undefined;
+    assert.doesNotThrow(() => (promise = cache.getOrLoad('a', () => 2)));
+    await assert.rejects(promise!, /clock failed/);
   });
 });
 
@@ -550,5 +646,45 @@ describe('Cache: diagnostics channels', () => {
     } finally {
       unsubscribe('sluice:cache:load', listener);
     }
+  });
+});
+
+describe('Cache: staleness of the default clock', () => {
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  for (const mode of ['synchronous', 'microtask-only'] as const) {
+    it(`get never returns a value past its TTL inside a long ${mode} loop (default coarse clock)`, async () => {
+      const cache = new Cache<string, number>({ maxSize: 10, ttl: 50 });
+      cache.set('k', 1);
+      const setAt = performance.now();
+      const late: number[] = [];
+      const end = setAt + 200;
+      while (performance.now() < end) {
+        const before = performance.now();
+        if (cache.get('k') !== undefined && before >= setAt + 50) late.push(before - setAt);
+        spin(0.3);
+        if (mode === 'microtask-only') await Promise.resolve();
+      }
+      assert.deepEqual(late, [], 'hits after the deadline (ms after set)');
+    });
+  }
+
+  it("clock: 'exact' reads the real clock on every call; 'coarse' is the default, spelled out", () => {
+    const exact = new Cache<string, number>({ maxSize: 10, ttl: 20, clock: 'exact' });
+    const coarse = new Cache<string, number>({ maxSize: 10, ttl: 20, clock: 'coarse' });
+    exact.set('k', 1);
+    coarse.set('k', 1);
+    const setAt = performance.now();
+    while (performance.now() < setAt + 30) {
+      const before = performance.now();
+      const hit = exact.get('k') !== undefined;
+      if (hit) assert.ok(before < setAt + 20);
+    }
+    assert.equal(exact.get('k'), undefined);
+    assert.equal(coarse.get('k'), undefined);
+    assert.throws(() => new Cache({ maxSize: 1, clock: 'fast' as never }), TypeError);
   });
 });

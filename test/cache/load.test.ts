@@ -282,3 +282,89 @@ describe('Cache.getOrLoad: stale-while-revalidate', () => {
     }
   });
 });
+
+describe('Cache.getOrLoad: aborts during a synchronous loader', () => {
+  it('a caller whose signal aborts while the loader runs synchronously rejects with signal.reason; the load aborts', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const controller = new AbortController();
+    const reason = new Error('aborted inside the loader');
+    let loadSignal: AbortSignal | undefined;
+    const wait = cache.getOrLoad(
+      'k',
+      (_key, { signal }) => {
+        loadSignal = signal;
+        controller.abort(reason);
+        return new Promise<number>(() => {});
+      },
+      { signal: controller.signal },
+    );
+    await assert.rejects(wait, (error) => error === reason);
+    assert.equal(loadSignal?.aborted, true);
+    assert.equal(loadSignal?.reason, reason);
+    assert.equal(cache.stats.inFlight, 0);
+    assert.equal(cache.stats.loadsAborted, 1);
+  });
+
+  it('a synchronous loader that returns a value after its caller aborted: the caller still rejects', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const controller = new AbortController();
+    const wait = cache.getOrLoad(
+      'k',
+      () => {
+        controller.abort();
+        return 5;
+      },
+      { signal: controller.signal },
+    );
+    await assert.rejects(wait, (error) => error === controller.signal.reason);
+    // The abandoned load's value is not stored.
+    assert.equal(cache.get('k'), undefined);
+  });
+
+  it('another caller without a signal keeps a load alive when the first aborts synchronously', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const controller = new AbortController();
+    let resolveLoad!: (v: number) => void;
+    let loadSignal: AbortSignal | undefined;
+    const first = cache.getOrLoad(
+      'k',
+      (_key, { signal }) => {
+        loadSignal = signal;
+        queueMicrotask(() => controller.abort());
+        return new Promise<number>((resolve) => (resolveLoad = resolve));
+      },
+      { signal: controller.signal },
+    );
+    const second = cache.getOrLoad('k', () => 0);
+    await assert.rejects(first, (error) => error === controller.signal.reason);
+    assert.equal(loadSignal?.aborted, false);
+    resolveLoad(9);
+    assert.equal(await second, 9);
+  });
+});
+
+describe('Cache.getOrLoad: async context', () => {
+  it('a load runs in the AsyncLocalStorage context of its first caller; a refresh in that of the call that triggered it', async () => {
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    const als = new AsyncLocalStorage<string>();
+    const clock = fakeClock();
+    const cache = new Cache<string, string>({ maxSize: 10, ttl: 1000, staleWhileRevalidate: 5000, clock });
+    const seen: (string | undefined)[] = [];
+    const loader = async (key: string) => {
+      seen.push(als.getStore());
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.push(als.getStore());
+      return key;
+    };
+    const first = als.run('first', () => cache.getOrLoad('k', loader));
+    const second = als.run('second', () => cache.getOrLoad('k', loader));
+    assert.deepEqual(await Promise.all([first, second]), ['k', 'k']);
+    assert.deepEqual(seen, ['first', 'first']);
+    clock.t += 1500; // stale: the next getOrLoad refreshes in the background
+    seen.length = 0;
+    assert.equal(await als.run('refresher', () => cache.getOrLoad('k', loader)), 'k');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, ['refresher', 'refresher']);
+  });
+});
