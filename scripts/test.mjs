@@ -24,7 +24,15 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--expose-gc', '--unhandled-rejections=strict', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  [
+    '--expose-gc',
+    '--unhandled-rejections=strict',
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
