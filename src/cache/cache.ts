@@ -160,13 +160,19 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     const o: Partial<CacheOptions<K, V>> = options ?? {};
     this.#maxSize = v.positiveInteger('maxSize', o.maxSize, true);
     this.#ttl = v.positiveDuration('ttl', o.ttl === undefined ? Infinity : o.ttl);
-    this.#swr = windowOption('staleWhileRevalidate', o.staleWhileRevalidate ?? 0);
-    this.#negativeTtl = windowOption('negativeTtl', o.negativeTtl ?? 0);
+    this.#swr = windowOption(
+      'staleWhileRevalidate',
+      o.staleWhileRevalidate === undefined ? 0 : o.staleWhileRevalidate,
+    );
+    this.#negativeTtl = windowOption('negativeTtl', o.negativeTtl === undefined ? 0 : o.negativeTtl);
     v.optionalFunction('weigh', o.weigh);
-    this.#maxWeight = v.positiveNumber('maxWeight', o.maxWeight ?? Infinity, true);
+    this.#maxWeight = v.positiveNumber('maxWeight', o.maxWeight === undefined ? Infinity : o.maxWeight, true);
     if (this.#maxWeight !== Infinity) v.isFunction('weigh', o.weigh);
     this.#weigh = o.weigh;
-    this.#policyName = v.oneOf('policy', o.policy ?? 's3-fifo', ['s3-fifo', 'lru'] as const);
+    this.#policyName = v.oneOf('policy', o.policy === undefined ? 's3-fifo' : o.policy, [
+      's3-fifo',
+      'lru',
+    ] as const);
     v.optionalFunction('loader', o.loader);
     this.#loader = o.loader;
     v.optionalFunction('onEvict', o.onEvict);

@@ -66,21 +66,21 @@ export interface CacheOptions<K, V> {
    * Cost: 18 bytes per slot and one clock read per hit on an entry that can expire.
    * @default Infinity
    */
-  readonly ttl?: number | string;
+  readonly ttl?: number | string | undefined;
   /**
    * How long after expiry an entry may still be served by `getOrLoad` (in ms, or `'30s'`): the
    * stale value is returned at once and one background load refreshes it. `get`, `peek` and
    * `has` never see stale entries. Expired entries are kept that much longer before reclaim.
    * @default 0
    */
-  readonly staleWhileRevalidate?: number | string;
+  readonly staleWhileRevalidate?: number | string | undefined;
   /**
    * How long a failed load is remembered, in ms (or `'10s'`): meanwhile `getOrLoad` of that
    * key rejects with the same error without loading. `0` remembers nothing. Remembered
    * failures are bounded by `maxSize` (or 10 000 when `maxSize` is `Infinity`).
    * @default 0
    */
-  readonly negativeTtl?: number | string;
+  readonly negativeTtl?: number | string | undefined;
   /**
    * Weight of an entry, called once per `set`; must return a positive finite number (anything
    * else is an `InvalidInputError`). If it throws, the value is not stored, the key's old value
@@ -90,22 +90,22 @@ export interface CacheOptions<K, V> {
    * An entry heavier than `maxWeight` is not stored. Cost: 8 bytes per entry and one call per set.
    * @default every entry weighs 1
    */
-  readonly weigh?: (key: K, value: V) => number;
+  readonly weigh?: ((key: K, value: V) => number) | undefined;
   /**
    * Largest sum of weights held at once; requires `weigh`.
    * @default Infinity
    */
-  readonly maxWeight?: number;
+  readonly maxWeight?: number | undefined;
   /**
    * Admission and eviction policy, see {@link CachePolicy}.
    * @default 's3-fifo'
    */
-  readonly policy?: CachePolicy;
+  readonly policy?: CachePolicy | undefined;
   /**
    * Default loader of {@link Cache.getOrLoad}, used when a call passes none.
    * @default none: `getOrLoad` then needs a loader argument
    */
-  readonly loader?: CacheLoader<K, V>;
+  readonly loader?: CacheLoader<K, V> | undefined;
   /**
    * Called synchronously after an entry has left the cache (it is already gone; the callback
    * may use the cache). An error it throws (or a promise it returns that rejects) never reaches
@@ -114,7 +114,7 @@ export interface CacheOptions<K, V> {
    * Cost: nothing when absent.
    * @default none
    */
-  readonly onEvict?: (key: K, value: V, reason: CacheEvictReason) => void;
+  readonly onEvict?: ((key: K, value: V, reason: CacheEvictReason) => void) | undefined;
   /**
    * Time source in ms:
    * - `'coarse'` (default): `performance.now()` cached and reused — dropped every millisecond
@@ -128,7 +128,7 @@ export interface CacheOptions<K, V> {
    * - an object `{ now(): number }` (a fake clock in tests): read at most once per call, exact.
    * @default 'coarse'
    */
-  readonly clock?: Clock | 'coarse' | 'exact';
+  readonly clock?: Clock | 'coarse' | 'exact' | undefined;
 }
 
 /** Per-call options of {@link Cache.set}. */

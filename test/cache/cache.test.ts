@@ -459,6 +459,21 @@ describe('Cache: option validation', () => {
       `Expected \`ttl\` to be a positive duration in ms (a number, Infinity, or a string like '500ms', '1s', '1m', '1h', '1d'), got \`null\` (null)`,
     ],
     [
+      { maxSize: 10, maxWeight: null, weigh: () => 1 },
+      TypeError,
+      'Expected `maxWeight` to be a positive number or Infinity, got `null` (null)',
+    ],
+    [
+      { maxSize: 10, policy: null },
+      TypeError,
+      "Expected `policy` to be one of 's3-fifo', 'lru', got `null` (null)",
+    ],
+    [
+      { maxSize: 10, staleWhileRevalidate: null },
+      TypeError,
+      'Expected `staleWhileRevalidate` to be a non-negative number or Infinity, got `null` (null)',
+    ],
+    [
       { maxSize: 10, clock: null },
       TypeError,
       "Expected `clock` to be 'coarse', 'exact' or an object with a now() method, got `null` (null)",
@@ -686,5 +701,24 @@ describe('Cache: staleness of the default clock', () => {
     assert.equal(exact.get('k'), undefined);
     assert.equal(coarse.get('k'), undefined);
     assert.throws(() => new Cache({ maxSize: 1, clock: 'fast' as never }), TypeError);
+  });
+});
+
+describe('Cache options given as undefined', () => {
+  it('mean the default for every optional option (exactOptionalPropertyTypes consumers)', () => {
+    const cache = new Cache<string, number>({
+      maxSize: 10,
+      ttl: undefined,
+      staleWhileRevalidate: undefined,
+      negativeTtl: undefined,
+      weigh: undefined,
+      maxWeight: undefined,
+      policy: undefined,
+      loader: undefined,
+      onEvict: undefined,
+      clock: undefined,
+    });
+    cache.set('a', 1, { ttl: undefined });
+    assert.equal(cache.get('a'), 1);
   });
 });
