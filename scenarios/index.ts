@@ -401,7 +401,8 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
   const io: Io = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: process.stderr,
-    columns: (process.stdout.isTTY && process.stdout.columns) || 160,
+    // A terminal's width; piped, $COLUMNS if set (e.g. COLUMNS=100 npm start | less), else 160.
+    columns: (process.stdout.isTTY && process.stdout.columns) || Number(process.env['COLUMNS']) || 160,
   };
   process.exitCode = await main(process.argv.slice(2), io);
   // A scenario that overran may have left handles behind; everything else closes what it opened.
