@@ -17,6 +17,8 @@ const READS = [
 const independentAwaits: Scenario = {
   seed: '000',
   name: 'independent-awaits',
+  api: null,
+  pattern: 'start the reads together; settle here, Promise.allSettled would do the same',
   workload: `setup status: ${READS.length} independent reads of 15–35 ms, one fails — sequential awaits vs settle`,
   async run(ctx) {
     const server = new LoopbackServer();
@@ -61,7 +63,13 @@ const independentAwaits: Scenario = {
       return {
         naive: { ms: round(naive.ms), failures: naive.value.filter((x) => !x).length, maxInFlight: naiveMax },
         sluice: { ms: round(fast.ms), failures: errors, maxInFlight: sluiceMax },
-        ratio: round(naive.ms / fast.ms, 2),
+        headline: {
+          measure: 'time',
+          unit: 'ms',
+          naive: round(naive.ms),
+          sluice: round(fast.ms),
+          better: 'lower',
+        },
         invariant:
           `all ${READS.length} outcomes reported in order (${READS.length - errors} ok, ${errors} error); ` +
           `${round(fast.ms)} ms ≈ slowest ${max} ms, sequential ${round(naive.ms)} ms ≈ sum ${sum} ms`,
@@ -80,6 +88,7 @@ const BOUND = 3;
 const episodeBatch: Scenario = {
   seed: '000',
   name: 'episode-batch-c3',
+  api: 'map({ concurrency })',
   workload: `add ${EPISODES} episodes to the graph, ${EPISODE_MS} ms each: sequential loop vs map(concurrency ${BOUND})`,
   async run(ctx) {
     const server = await new LoopbackServer().route('/episodes', { latencyMs: EPISODE_MS }).start();
@@ -122,7 +131,13 @@ const episodeBatch: Scenario = {
       return {
         naive: { ms: round(naive.ms), maxInFlight: naiveMax },
         sluice: { ms: round(bounded.ms), maxInFlight: stats.maxInFlight },
-        ratio: round(naive.ms / bounded.ms, 2),
+        headline: {
+          measure: 'time',
+          unit: 'ms',
+          naive: round(naive.ms),
+          sluice: round(bounded.ms),
+          better: 'lower',
+        },
         invariant: `max in flight at the server = ${stats.maxInFlight} (bound ${BOUND}); ${round(bounded.ms)} ms ≈ ceil(${EPISODES}/${BOUND}) × ${EPISODE_MS} = ${expected} ms`,
         ok,
       };

@@ -39,11 +39,12 @@ interface Tables {
 const circleNPlusOne: Scenario = {
   seed: '001',
   name: 'circle-n-plus-1',
+  api: 'Loader',
   workload:
-    `circle of ${MEMBERS} members, each → agent → model → provider: N+1 lookups vs Loader (one batched ` +
+    `circle (a team of agents) of ${MEMBERS} members, each → agent → model → provider: N+1 lookups vs Loader (one batched ` +
     `agent⋈model⋈provider lookup) vs one JOIN; +${RTT_MS} ms simulated round trip per query`,
   async run(ctx) {
-    const db = await openDb();
+    const db = await openDb({ shared: true });
     const t: Tables = {
       members: uniqueTable('circle_members'),
       agents: uniqueTable('agents'),
@@ -139,7 +140,7 @@ const circleNPlusOne: Scenario = {
           joinMs: round(join.ms),
           joinQueries: join.queries,
         },
-        ratio: round(naive.queries / sluice.queries, 2),
+        headline: { measure: 'queries', naive: naive.queries, sluice: sluice.queries, better: 'lower' },
         invariant:
           `same ${naive.value.length} members (agent, model, provider) from all three; queries ` +
           `${naive.queries} (N+1) → ${sluice.queries} (Loader: members + ${loader.stats.batches} batch of ` +

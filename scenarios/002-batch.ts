@@ -7,11 +7,12 @@ import { BatchWriter } from '../src/batch/index.js';
 import { map } from '../src/limit/index.js';
 import { openDb, uniqueTable, type Db } from './harness/db.js';
 import { LoopbackServer } from './harness/server.js';
+import { sized } from './harness/size.js';
 import { round, sleep, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
 
 const POOLS = 5;
-const ITEMS = 100;
+const ITEMS = sized(100, 40);
 /** One pool's `collect_memory()` (10 s in the report). */
 const COLLECT_MS = 40;
 /** Simulated network round trip before every query (the report's 0.1 s per insert, scaled). */
@@ -29,6 +30,7 @@ interface Memory {
 const memoryAggregation: Scenario = {
   seed: '002',
   name: 'memory-aggregation',
+  api: 'map + BatchWriter',
   workload:
     `${POOLS} pools × ${ITEMS} memory items, ${COLLECT_MS} ms per pool collection (loopback HTTP), +${RTT_MS} ms ` +
     `simulated round trip per query: sequential collection + ${POOLS * ITEMS} single INSERTs vs concurrent ` +
@@ -43,7 +45,7 @@ const memoryAggregation: Scenario = {
           Array.from({ length: ITEMS }, (_, seq) => ({ pool: p, seq, content: `pool ${p} memory ${seq}` })),
       });
     }
-    const db = await openDb();
+    const db = await openDb({ shared: true });
     const naiveTable = uniqueTable('memory_naive');
     const sluiceTable = uniqueTable('memory_sluice');
     try {
@@ -139,7 +141,13 @@ const memoryAggregation: Scenario = {
           batchSize: round(writer.stats.written / writer.stats.batches),
           poolsInFlight: sluiceMaxInFlight,
         },
-        ratio: round(ratio, 2),
+        headline: {
+          measure: 'time',
+          unit: 'ms',
+          naive: round(naive.ms),
+          sluice: round(fast.ms),
+          better: 'lower',
+        },
         invariant:
           `all ${total} items stored both ways (${naiveRows.count} = ${sluiceRows.count} rows, same content) on ` +
           `${db.kind}; INSERTs ${naiveQueries} → ${sluiceQueries}; pools collected ${naiveMaxInFlight} → ` +

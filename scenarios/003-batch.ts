@@ -6,14 +6,15 @@
 import { BatchWriter } from '../src/batch/index.js';
 import { ClosedError } from '../src/errors.js';
 import { openDb, uniqueTable, type Db } from './harness/db.js';
+import { sized } from './harness/size.js';
 import { round, sleep } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
 
-const EVENTS = 600;
+const EVENTS = sized(600, 200);
 /** Offered events per second during the burst (the report's bar: 100+ events/s). */
 const RATE = 1000;
 /** The service shuts down once this many events have been offered. */
-const CLOSE_AT = 300;
+const CLOSE_AT = sized(300, 100);
 /** Simulated network round trip before every query, so PGlite costs what a networked DB does. */
 const RTT_MS = 1;
 const MAX_ITEMS = 50;
@@ -58,11 +59,12 @@ async function burst(
 const validationEventsBurst: Scenario = {
   seed: '003',
   name: 'validation-events-burst',
+  api: 'BatchWriter + close()',
   workload:
     `${EVENTS} validation events offered at ${RATE}/s, shutdown after ${CLOSE_AT}, +${RTT_MS} ms simulated round ` +
     `trip per query: fire-and-forget INSERT per event vs BatchWriter(maxItems ${MAX_ITEMS}, maxWaitMs ${MAX_WAIT_MS}) + close()`,
   async run(ctx) {
-    const db = await openDb();
+    const db = await openDb({ shared: true });
     const naiveTable = uniqueTable('validation_events_naive');
     const sluiceTable = uniqueTable('validation_events_sluice');
     // Instrumentation only (the naive code keeps no handle on its writes): lets the scenario see
@@ -207,7 +209,13 @@ const validationEventsBurst: Scenario = {
           refused,
           onError: reported,
         },
-        ratio: round(naiveQueries / sluiceQueries, 2),
+        headline: {
+          measure: 'unwritten at shutdown',
+          of: accepted.length,
+          naive: unwrittenAtShutdown,
+          sluice: accepted.length - sluiceRows.count,
+          better: 'lower',
+        },
         invariant:
           `close() mid-burst with ${unwrittenAtClose} events unwritten resolved in ${round(closeMs)} ms with all ` +
           `${accepted.length} accepted events as rows (${reported} reported to onError), ${refused} later adds ` +

@@ -3,6 +3,7 @@
 import { KeyedMutex } from '../src/limit/index.js';
 import { withLoopLag } from './harness/lag.js';
 import { LoopbackServer } from './harness/server.js';
+import { sized } from './harness/size.js';
 import { round, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
 
@@ -11,12 +12,14 @@ interface DiscoveredAgent {
   readonly source: string;
 }
 
-const AGENTS = 50_000;
-const DISTINCT = 25_000;
+const AGENTS = sized(50_000, 20_000);
+const DISTINCT = AGENTS / 2;
 
 const duplicates: Scenario = {
   seed: '004',
   name: 'duplicate-detection',
+  api: null,
+  pattern: 'a Set of seen ids: O(n) instead of O(n²)',
   workload: `${AGENTS / 1000}k discovered agents (${DISTINCT / 1000}k distinct, found by 2 sources): list-membership dedup O(n²) vs Set O(n)`,
   async run(ctx) {
     const agents: DiscoveredAgent[] = Array.from({ length: AGENTS }, (_, i) => ({
@@ -55,7 +58,13 @@ const duplicates: Scenario = {
     return {
       naive: { ms: round(naive.value.ms), unique: a.length, loopBlockedMs: round(naive.lag.max) },
       sluice: { ms: round(fast.value.ms, 2), unique: b.length, loopBlockedMs: round(fast.lag.max) },
-      ratio: round(ratio, 0),
+      headline: {
+        measure: 'time',
+        unit: 'ms',
+        naive: round(naive.value.ms),
+        sluice: round(fast.value.ms, 2),
+        better: 'lower',
+      },
       invariant: `same ${b.length} unique agents in the same order; event loop blocked ${round(naive.lag.max)} → ${round(fast.lag.max)} ms`,
       ok: same && b.length === DISTINCT && ratio > 10,
     };
@@ -69,6 +78,7 @@ const RW_MS = 5;
 const registrationRace: Scenario = {
   seed: '004',
   name: 'registration-race',
+  api: 'KeyedMutex',
   workload: `${REGISTRIES * PER_REGISTRY} concurrent registrations into ${REGISTRIES} registry records (GET ${RW_MS} ms, modify, PUT ${RW_MS} ms): no lock vs KeyedMutex per record`,
   async run(ctx) {
     const server = new LoopbackServer();
@@ -109,7 +119,13 @@ const registrationRace: Scenario = {
       return {
         naive: { ms: round(naive.ms), registered: naiveKept, lostUpdates: total - naiveKept },
         sluice: { ms: round(locked.ms), registered: kept, lostUpdates: total - kept, maxInFlight: across },
-        ratio: round(kept / Math.max(1, naiveKept), 2),
+        headline: {
+          measure: 'lost',
+          of: total,
+          naive: total - naiveKept,
+          sluice: total - kept,
+          better: 'lower',
+        },
         invariant: `final count ${kept} == ${total} registrations (naive lost ${total - naiveKept}); in flight per record ${perKey}, across records ${across}; lock keys left ${locks.stats.keys}`,
         ok: kept === total && naiveKept < total && perKey === 1 && across > 1 && locks.stats.keys === 0,
       };

@@ -5,6 +5,10 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { closeSharedDb } from './harness/db.js';
+import { headlineRatio, headlineText } from './harness/headline.js';
+import { SEEDS } from './harness/seeds.js';
+import { SIZE_ENV, isQuick } from './harness/size.js';
 import { round } from './harness/stats.js';
 import type { Measures, Scenario, ScenarioResult } from './harness/types.js';
 
@@ -23,6 +27,7 @@ function isScenario(x: unknown): x is Scenario {
     typeof s.name === 'string' &&
     s.name.length > 0 &&
     typeof s.workload === 'string' &&
+    (s.api === null || typeof s.api === 'string') &&
     typeof s.run === 'function'
   );
 }
@@ -40,7 +45,7 @@ export async function loadScenarios(from = dir): Promise<Scenario[]> {
     for (const s of list) {
       if (!isScenario(s)) {
         throw new TypeError(
-          `${file}: export default a Scenario ({ seed: '000', name, workload, run }) or an array of them`,
+          `${file}: export default a Scenario ({ seed: '000', name, workload, api, run }) or an array of them`,
         );
       }
       if (names.has(s.name)) throw new Error(`${file}: duplicate scenario name ${s.name}`);
@@ -165,7 +170,7 @@ async function runOne(s: Scenario, progress: Progress): Promise<{ result: Scenar
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     return {
-      result: { naive: {}, sluice: {}, ratio: 0, invariant: `threw ${message}`, ok: false },
+      result: { naive: {}, sluice: {}, invariant: `threw ${message}`, ok: false },
       error: message,
     };
   } finally {
@@ -177,7 +182,7 @@ async function runOne(s: Scenario, progress: Progress): Promise<{ result: Scenar
 export function formatMeasures(m: Measures): string {
   return Object.entries(m)
     .map(([k, v]) => {
-      // No-break spaces inside an item, so the table wraps between items only.
+      // No-break spaces inside an item, so text wraps between items only.
       if (k === 'ms') return `${v}\u00a0ms`;
       if (k.endsWith('Ms') && typeof v === 'number') return `${k.slice(0, -2)}\u00a0${v}\u00a0ms`;
       return `${k}\u00a0${v}`;
@@ -185,7 +190,14 @@ export function formatMeasures(m: Measures): string {
     .join(', ');
 }
 
-function wrap(text: string, width: number): string[] {
+/** What the fix is: the sluice API, or `pattern — no sluice API (…)`. */
+export function fixText(s: Scenario): string {
+  if (s.api !== null) return s.api;
+  return `pattern — no sluice API${s.pattern === undefined ? '' : ` (${s.pattern})`}`;
+}
+
+/** Wraps at spaces (a no-break space never breaks); a word longer than `width` is cut. */
+export function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(' ')) {
@@ -203,55 +215,119 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-/** Renders rows as an aligned table that wraps its wide cells to `columns`. */
-export function renderTable(rows: readonly Row[], columns: number): string {
-  const header = ['seed', 'scenario', 'naive', 'sluice', 'ratio', 'invariant', 'ok'];
+const GAP = '  ';
+const LABEL = 8;
+
+/** The labelled detail lines of a row (naive, sluice or fixed, the check), wrapped to `width`. */
+function details(r: Row, width: number): string[] {
+  const items: [string, string][] = [];
+  if (r.scenario.api === null) items.push(['fix', fixText(r.scenario)]);
+  items.push(['naive', formatMeasures(r.result.naive)]);
+  items.push([r.scenario.api === null ? 'fixed' : 'sluice', formatMeasures(r.result.sluice)]);
+  items.push(['check', r.result.invariant]);
+  const out: string[] = [];
+  for (const [label, text] of items) {
+    wrap(text, Math.max(20, width - LABEL)).forEach((l, i) =>
+      out.push(`${(i === 0 ? label : '').padEnd(LABEL)}${l}`.replaceAll('\u00a0', ' ').trimEnd()),
+    );
+  }
+  return out;
+}
+
+const okText = (r: Row): string => (r.result.ok ? 'ok' : 'FAIL');
+const apiCell = (s: Scenario): string => s.api ?? 'none (pattern)';
+
+/**
+ * One summary line per scenario (seed, scenario, headline, sluice API, ok), its details
+ * indented below. `null` when the summary columns do not fit in `columns`.
+ */
+function tableLayout(rows: readonly Row[], columns: number): string | null {
+  const header = ['seed', 'scenario', 'headline', 'sluice API', 'ok'];
   const cells = rows.map((r) => [
     r.scenario.seed,
     r.scenario.name,
-    formatMeasures(r.result.naive),
-    formatMeasures(r.result.sluice),
-    `${r.result.ratio}×`,
-    r.result.invariant,
-    r.result.ok ? 'ok' : 'FAIL',
+    headlineText(r.result.headline) || '—',
+    apiCell(r.scenario),
+    okText(r),
   ]);
-  const natural = header.map((h, c) => Math.max(h.length, ...cells.map((row) => (row[c] ?? '').length)));
-  // seed, scenario, ratio and ok keep their width; naive and sluice get up to a quarter of the
-  // rest each, and the invariant what is left.
-  const gap = 2;
-  const fixed = [0, 1, 4, 6].reduce((sum, c) => sum + (natural[c] ?? 0), 0) + gap * (header.length - 1);
-  const room = Math.max(72, columns - fixed);
-  const widths = [...natural];
-  for (const c of [2, 3]) widths[c] = Math.min(natural[c] ?? 0, Math.max(18, Math.floor(room / 4)));
-  widths[5] = Math.max(24, Math.min(natural[5] ?? 0, room - (widths[2] ?? 0) - (widths[3] ?? 0)));
-  const line = (row: readonly string[]): string => {
-    const wrapped = row.map((cell, c) => wrap(cell, widths[c] ?? cell.length));
-    const height = Math.max(...wrapped.map((w) => w.length));
-    const out: string[] = [];
-    for (let i = 0; i < height; i++) {
-      const parts = wrapped.map((w, c) => {
-        const text = w[i] ?? '';
-        return c === 4 ? text.padStart(widths[c] ?? 0) : text.padEnd(widths[c] ?? 0);
-      });
-      out.push(parts.join(' '.repeat(gap)).trimEnd());
-    }
-    return out.join('\n');
-  };
-  const rule = widths.map((w) => '─'.repeat(w)).join(' '.repeat(gap));
-  return [line(header), rule, ...cells.map(line)].join('\n');
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => (row[c] ?? '').length)));
+  const total = widths.reduce((a, b) => a + b, 0) + GAP.length * (widths.length - 1);
+  const indent = (widths[0] ?? 0) + GAP.length;
+  if (total > columns || columns - indent < 60) return null;
+  const line = (row: readonly string[]): string =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+      .join(GAP)
+      .trimEnd();
+  const out = [line(header), widths.map((w) => '─'.repeat(w)).join(GAP)];
+  for (const [i, r] of rows.entries()) {
+    out.push(line(cells[i] ?? []));
+    for (const d of details(r, columns - indent)) out.push(`${' '.repeat(indent)}${d}`);
+  }
+  return out.join('\n');
 }
 
-const USAGE = `Usage: npm start [-- [--list] [--json] [<seed|name>...]]
-  (no arguments)   run every scenario and print a table
+/** One block per scenario: `seed scenario ok`, the headline, the sluice API, the details. */
+function stackedLayout(rows: readonly Row[], columns: number): string {
+  const width = Math.max(30, columns);
+  const blocks = rows.map((r) => {
+    const lines = [`${r.scenario.seed} ${r.scenario.name}  ${okText(r)}`];
+    const headline = headlineText(r.result.headline);
+    if (headline !== '') lines.push(...wrap(headline, width - 2).map((l) => `  ${l}`));
+    if (r.scenario.api !== null)
+      lines.push(...wrap(`uses ${r.scenario.api}`, width - 2).map((l) => `  ${l}`));
+    for (const d of details(r, width - 2)) lines.push(`  ${d}`);
+    return lines.join('\n');
+  });
+  return blocks.join('\n\n');
+}
+
+/** Renders rows as a table when its summary columns fit in `columns`, else one block per scenario. */
+export function renderTable(rows: readonly Row[], columns: number): string {
+  return tableLayout(rows, columns) ?? stackedLayout(rows, columns);
+}
+
+/** What the seeds and the columns mean, wrapped to `columns`. */
+export function legend(rows: readonly Row[], columns: number): string {
+  const seeds = [...new Set(rows.map((r) => r.scenario.seed))]
+    .sort()
+    .map((seed) => `${seed} ${SEEDS[seed] ?? 'unknown report'}`)
+    .join('; ');
+  const text =
+    `Each scenario replays a workload from a seed report (${seeds}): naive is how the report's code did it, ` +
+    `sluice the fix (its sluice API, or "pattern" when the fix needs none). The headline names its measure; ` +
+    `check is the invariant verified. Details: docs/scenarios.md.`;
+  return wrap(text, Math.max(30, columns)).join('\n');
+}
+
+const USAGE = `Usage: npm start [-- [--list] [--json] [--quick] [<seed|name>...]]
+  (no arguments)   run every scenario and print a table (one block per scenario when narrow)
   <seed|name>...   run the scenarios whose seed or name matches (e.g. 000, registration-race, race)
   --list           list the scenarios and their workloads
   --json           one JSON line per scenario on stdout
+  --quick          scaled-down workloads, same invariants (what the tests run; ${SIZE_ENV}=quick)
 Exits 1 if a scenario's invariant fails or a scenario throws, 2 on bad arguments.`;
+
+/** One `--json` line: the documented keys, then the headline (with its text) and the fix. */
+export function jsonLine(s: Scenario, result: ScenarioResult): string {
+  const { naive, sluice, invariant, ok, headline } = result;
+  return JSON.stringify({
+    seed: s.seed,
+    scenario: s.name,
+    naive,
+    sluice,
+    ratio: headlineRatio(headline),
+    invariant,
+    ok,
+    headline: headline === undefined ? null : { ...headline, text: headlineText(headline) },
+    fix: fixText(s),
+  });
+}
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: readonly string[], io: Io, all?: readonly Scenario[]): Promise<number> {
   const flags = argv.filter((a) => a.startsWith('-'));
-  const unknown = flags.filter((f) => !['--list', '--json', '--help', '-h'].includes(f));
+  const unknown = flags.filter((f) => !['--list', '--json', '--quick', '--help', '-h'].includes(f));
   if (unknown.length > 0) {
     io.err.write(`Unknown option ${unknown.join(', ')}\n${USAGE}\n`);
     return 2;
@@ -261,6 +337,8 @@ export async function main(argv: readonly string[], io: Io, all?: readonly Scena
     return 0;
   }
   const json = flags.includes('--json');
+  // Before the scenario files load: they read their sizes at module load.
+  if (flags.includes('--quick')) process.env[SIZE_ENV] = 'quick';
   const scenarios = all ?? (await loadScenarios());
   const { selected, unmatched } = selectScenarios(
     scenarios,
@@ -298,19 +376,21 @@ export async function main(argv: readonly string[], io: Io, all?: readonly Scena
     rows.push(row);
     progress.end(s, row);
     if (json) {
-      const { naive, sluice, ratio, invariant, ok } = result;
-      io.out(JSON.stringify({ seed: s.seed, scenario: s.name, naive, sluice, ratio, invariant, ok }));
+      io.out(jsonLine(s, result));
     }
   }
+  await closeSharedDb();
   const failed = rows.filter((r) => !r.result.ok);
   if (!json) {
+    io.out('');
+    io.out(legend(rows, io.columns));
     io.out('');
     io.out(renderTable(rows, io.columns));
     io.out('');
     const secs = round((performance.now() - started) / 1000, 1);
     io.out(
       failed.length === 0
-        ? `${rows.length}/${rows.length} scenarios held their invariant (${secs} s)`
+        ? `${rows.length}/${rows.length} scenarios held their invariant (${secs} s${isQuick() ? ', quick size' : ''})`
         : `${failed.length} of ${plural(rows.length, 'scenario')} FAILED: ${failed.map((r) => r.scenario.name).join(', ')} (${secs} s)`,
     );
   }
@@ -321,7 +401,8 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
   const io: Io = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: process.stderr,
-    columns: (process.stdout.isTTY && process.stdout.columns) || 160,
+    // A terminal's width; piped, $COLUMNS if set (e.g. COLUMNS=100 npm start | less), else 160.
+    columns: (process.stdout.isTTY && process.stdout.columns) || Number(process.env['COLUMNS']) || 160,
   };
   process.exitCode = await main(process.argv.slice(2), io);
   // A scenario that overran may have left handles behind; everything else closes what it opened.

@@ -30,6 +30,30 @@ export interface OpenDbOptions {
    * @default 10
    */
   readonly poolSize?: number;
+  /**
+   * PGlite only: reuse one embedded database per process (opening one costs seconds of WASM
+   * start-up on a loaded machine). `close()` then leaves it open; {@link closeSharedDb} closes it.
+   * Tables are per-run unique ({@link uniqueTable}), so users do not see each other's rows.
+   * @default false
+   */
+  readonly shared?: boolean;
+}
+
+type Lite = { query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>; close(): Promise<void> };
+let sharedLite: Promise<Lite> | undefined;
+
+async function newLite(): Promise<Lite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const lite = new PGlite();
+  await lite.waitReady;
+  return lite;
+}
+
+/** Closes the shared PGlite of `openDb({ shared: true })`, if one was opened. */
+export async function closeSharedDb(): Promise<void> {
+  const lite = sharedLite;
+  sharedLite = undefined;
+  if (lite !== undefined) await (await lite.catch(() => undefined))?.close();
 }
 
 /**
@@ -59,9 +83,16 @@ export async function openDb(options: OpenDbOptions = {}): Promise<Db> {
       () => pool.end(),
     );
   }
-  const { PGlite } = await import('@electric-sql/pglite');
-  const lite = new PGlite();
-  await lite.waitReady;
+  if (options.shared === true) {
+    sharedLite ??= newLite();
+    const lite = await sharedLite;
+    return counting(
+      'pglite',
+      (sql, params) => lite.query(sql, params as unknown[]),
+      async () => undefined,
+    );
+  }
+  const lite = await newLite();
   return counting(
     'pglite',
     (sql, params) => lite.query(sql, params as unknown[]),

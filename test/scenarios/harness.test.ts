@@ -19,12 +19,13 @@ async function withServer(setup: (s: LoopbackServer) => void, fn: (s: LoopbackSe
 describe('LoopbackServer', () => {
   it('answers after the route latency and measures max in flight at the server', async () => {
     await withServer(
-      (s) => s.route('/slow', { latencyMs: 30 }),
+      // 200 ms: long enough that all 25 requests arrive before the first answer, even on a loaded machine.
+      (s) => s.route('/slow', { latencyMs: 200 }),
       async (s) => {
         const { ms } = await timed(() =>
           Promise.all(Array.from({ length: 25 }, () => s.client.get('/slow/x'))),
         );
-        assert.ok(ms >= 29 && ms < 300, `${ms}`);
+        assert.ok(ms >= 199 && ms < 2000, `${ms}`);
         assert.equal(s.routeStats('/slow').maxInFlight, 25);
         assert.equal(s.routeStats('/slow').requests, 25);
         assert.equal(s.stats.inFlight, 0);
