@@ -213,6 +213,8 @@ export class BatchWriter<T> implements AsyncDisposable {
   #seq = 0;
   #pending = 0;
   #closed = false;
+  /** `#pump` is running (see there). */
+  #pumping = false;
   #closing: Promise<void> | undefined = undefined;
   #closeResolve: (() => void) | undefined = undefined;
   #lastError: unknown = undefined;
@@ -436,11 +438,23 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#pump();
   }
 
+  /**
+   * Starts sealed batches while there is room. Not re-entrant: a synchronous flush completes
+   * inside `#try`, and its completion admits waiting adds and seals more batches; those are
+   * picked up by this loop instead of a nested call per batch (which would grow the stack by
+   * one frame chain per waiting add and overflow it).
+   */
   #pump(): void {
-    while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
-      const batch = this.#sealed.shift() as WriteBatch<T>;
-      this.#active.add(batch);
-      this.#try(batch);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
+        const batch = this.#sealed.shift() as WriteBatch<T>;
+        this.#active.add(batch);
+        this.#try(batch);
+      }
+    } finally {
+      this.#pumping = false;
     }
   }
 
