@@ -253,6 +253,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #inFlight = 0;
   #queued = 0;
   #closed = false;
+  /** `#afterBatch` is running (see there). */
+  #starting = false;
   #idle: (() => void)[] = [];
 
   #loads = 0;
@@ -637,9 +639,20 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (entries !== undefined) entries.length = 0;
   }
 
+  /**
+   * Starts waiting batches while there is room, then wakes `close()` callers when idle. Not
+   * re-entrant: a synchronous batch function settles inside `#run`, and the nested call returns
+   * at once so this loop starts the next batch — one stack frame chain, not one per queued batch.
+   */
   #afterBatch(): void {
-    while (this.#inFlight < this.#maxConcurrent && this.#waiting.size > 0) {
-      this.#run(this.#waiting.shift() as Batch<K, C, V>);
+    if (this.#starting) return;
+    this.#starting = true;
+    try {
+      while (this.#inFlight < this.#maxConcurrent && this.#waiting.size > 0) {
+        this.#run(this.#waiting.shift() as Batch<K, C, V>);
+      }
+    } finally {
+      this.#starting = false;
     }
     if (this.#queued === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
