@@ -10,8 +10,12 @@ export interface FlushContext {
   readonly attempt: number;
 }
 
-/** Writes one batch; a throw or a rejection fails the batch (and may retry it). */
-export type FlushFn<T> = (items: T[], context: FlushContext) => unknown;
+/**
+ * Writes one batch; a throw or a rejection fails the batch (and may retry it). `items` is a
+ * fresh array on every try, the writer's own: the function may sort, splice or empty it, and a
+ * retry still gets every item of the batch.
+ */
+export type FlushFn<T> = (items: readonly T[], context: FlushContext) => unknown;
 
 /** Retry policy of a {@link BatchWriter}: exponential backoff, optionally jittered. */
 export interface BatchRetryOptions {
@@ -87,10 +91,10 @@ export interface BatchWriterOptions<T> {
    * Receives each batch that failed its last try, with the last error. Without it, failures are
    * still counted in `stats.failedItems`, kept in `lastError`, published on
    * `sluice:batch:error` and rejected to `addAndWait` callers. A throw (or rejection) from it
-   * is counted in `stats.onErrorFailures`, and never breaks the writer.
+   * is counted in `stats.onErrorFailures`, and never breaks the writer. `items` is a copy.
    * @default none
    */
-  readonly onError?: (items: T[], error: unknown) => unknown;
+  readonly onError?: (items: readonly T[], error: unknown) => unknown;
 }
 
 /** Per-call options of {@link BatchWriter.add}, `addAndWait`, `flush` and `close`. */
@@ -137,6 +141,7 @@ type Resolve = (value: unknown) => void;
 type Reject = (reason: unknown) => void;
 
 interface WriteBatch<T> {
+  /** Never handed to user code (it gets a copy per try), so its length is the batch's size. */
   readonly items: T[];
   /** Completion callbacks of `addAndWait` items, aligned with `items`; absent when none. */
   readonly dones: (Resolve | undefined)[] | undefined;
@@ -200,7 +205,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   readonly #jitter: boolean;
   readonly #random: () => number;
   readonly #retryIf: ((error: unknown) => boolean) | undefined;
-  readonly #onError: ((items: T[], error: unknown) => unknown) | undefined;
+  readonly #onError: ((items: readonly T[], error: unknown) => unknown) | undefined;
 
   #buffer: T[] = [];
   #bufferDones: (Resolve | undefined)[] | undefined = undefined;
@@ -464,7 +469,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       channel.flush.publish({ writer: this, size: batch.items.length, attempt });
     let result: unknown;
     try {
-      result = this.#flushFn(batch.items, { attempt });
+      result = this.#flushFn(batch.items.slice(), { attempt });
     } catch (error) {
       this.#failed(batch, error);
       return;
@@ -498,11 +503,12 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#failedBatches++;
     this.#failedItems += batch.items.length;
     this.#lastError = error;
-    if (channel.error.hasSubscribers) channel.error.publish({ writer: this, items: batch.items, error });
+    if (channel.error.hasSubscribers)
+      channel.error.publish({ writer: this, items: batch.items.slice(), error });
     const onError = this.#onError;
     if (onError !== undefined) {
       try {
-        const out = onError(batch.items, error);
+        const out = onError(batch.items.slice(), error);
         if (typeof (out as { then?: unknown } | null)?.then === 'function') {
           void Promise.resolve(out).then(noop, () => this.#onErrorFailures++);
         }

@@ -22,4 +22,62 @@ describe('BatchWriter with user code that is synchronous, throws or mutates', ()
     assert.equal(writer.stats.written, 20_000);
     assert.equal(writer.stats.pending, 0);
   });
+
+  it('retries the whole batch even when a failed try emptied the array it was given', async () => {
+    const attempts: number[][] = [];
+    const writer = new BatchWriter<number>(
+      (items) => {
+        const mine = items as number[];
+        attempts.push([...mine]);
+        if (attempts.length === 1) {
+          mine.splice(0);
+          throw new Error('transient');
+        }
+      },
+      { maxItems: 3, maxWaitMs: Infinity, retry: { attempts: 2, delayMs: 0, jitter: 'none' } },
+    );
+    for (let i = 0; i < 3; i++) await writer.add(i);
+    await writer.close();
+    assert.deepEqual(attempts, [
+      [0, 1, 2],
+      [0, 1, 2],
+    ]);
+    assert.equal(writer.stats.written, 3);
+  });
+
+  it('counts every item of a batch the flush function consumed in chunks, and close() resolves', async () => {
+    const chunks: number[][] = [];
+    const writer = new BatchWriter<number>(
+      (items) => {
+        const mine = items as number[];
+        while (mine.length > 0) chunks.push(mine.splice(0, 2));
+      },
+      { maxItems: 5, maxWaitMs: Infinity },
+    );
+    for (let i = 0; i < 5; i++) await writer.add(i);
+    const closed = await Promise.race([
+      writer.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(resolve, 200, 'stuck')),
+    ]);
+    assert.equal(closed, 'closed');
+    assert.deepEqual(chunks, [[0, 1], [2, 3], [4]]);
+    assert.equal(writer.stats.written, 5);
+    assert.equal(writer.stats.pending, 0);
+  });
+
+  it('reports a failed batch to onError with all its items although the flush function emptied its array', async () => {
+    const reported: number[][] = [];
+    const writer = new BatchWriter<number>(
+      (items) => {
+        (items as number[]).length = 0;
+        throw new Error('down');
+      },
+      { maxItems: 2, maxWaitMs: Infinity, onError: (items) => void reported.push([...items]) },
+    );
+    await writer.add(1);
+    await writer.add(2);
+    await writer.close();
+    assert.deepEqual(reported, [[1, 2]]);
+    assert.equal(writer.stats.failedItems, 2);
+  });
 });

@@ -21,7 +21,7 @@ function deferred<T = void>() {
 function gated<T>() {
   const batches: T[][] = [];
   const gates: ReturnType<typeof deferred<void>>[] = [];
-  const fn = (items: T[]) => {
+  const fn = (items: readonly T[]) => {
     batches.push([...items]);
     const gate = deferred();
     gates.push(gate);
