@@ -22,6 +22,8 @@ export interface BatchContext {
  * Loads many keys in one call. Return an array aligned with `keys` (an `Error` at a position
  * rejects only that key) or a `Map` from key to value (a key missing from the map rejects with
  * `BatchResultError`). An array of the wrong length, a throw or a rejection fails every key.
+ * `keys` is a fresh array per call that the Loader never reads again: sorting or emptying it
+ * is harmless (an array result still aligns with the order the keys were sent in).
  */
 export type BatchFn<K, V> = (
   keys: readonly K[],
@@ -552,7 +554,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (channel.dispatch.hasSubscribers) channel.dispatch.publish({ loader: this, size: sent.length });
     let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
     try {
-      result = this.#batchFn(sent, new Context(batch));
+      // A copy: the batch function may sort or empty its keys; results map back through ours.
+      result = this.#batchFn(sent.slice(), new Context(batch));
     } catch (error) {
       this.#settle(batch, undefined, error, false);
       return;

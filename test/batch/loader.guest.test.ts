@@ -32,4 +32,24 @@ describe('Loader with user code that is synchronous, throws or mutates', () => {
     assert.equal(values[19_999], 39_998);
     assert.equal(loader.stats.batches, 20_001);
   });
+
+  it('maps a Map result to the right loads although the batch function sorted its keys in place', async () => {
+    const users = new Map([1, 2, 3].map((id) => [id, { id }]));
+    const loader = new Loader<number, { id: number }>((keys) => {
+      (keys as number[]).sort((a, b) => a - b);
+      return new Map(keys.map((k) => [k, users.get(k) as { id: number }]));
+    });
+    const [three, one, two] = await Promise.all([loader.load(3), loader.load(1), loader.load(2)]);
+    assert.deepEqual([three.id, one.id, two.id], [3, 1, 2]);
+    assert.equal((await loader.load(3)).id, 3, 'and caches each value under its own key');
+  });
+
+  it('maps an array result by the order the keys were sent although the batch function emptied its array', async () => {
+    const loader = new Loader<number, number>((keys) => {
+      const values = keys.map((k) => k * 10);
+      (keys as number[]).length = 0;
+      return values;
+    });
+    assert.deepEqual(await Promise.all([loader.load(2), loader.load(1)]), [20, 10]);
+  });
 });
