@@ -177,6 +177,8 @@ class Batch<K, C, V> {
   startedAt = 0;
   /** Position of each entry's key in the deduplicated key list; only when there were duplicates. */
   positions: number[] | undefined = undefined;
+  /** The keys sent, each once (`keys` itself when there were no duplicates); never handed out. */
+  sent: readonly K[] | undefined = undefined;
 
   constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
@@ -548,6 +550,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#inFlight++;
     this.#batches++;
     const sent = n > 1 ? dedupe(batch) : keys;
+    batch.sent = sent;
     this.#keys += sent.length;
     this.#dedups += n - sent.length;
     batch.startedAt = this.#clock.now();
@@ -600,6 +603,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   /** Settles every entry of a batch; rejected keys leave the cache. */
   #finish(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
     const { keys, resolves, entries, positions } = batch;
+    const sent = batch.sent ?? keys;
     const ckeys = batch.ckeys ?? (keys as unknown as C[]);
     const cache = this.#cache;
     const byKey = ok && !Array.isArray(result) ? (result as ReadonlyMap<K, V | Error>) : undefined;
@@ -619,7 +623,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       else if (byPosition !== undefined)
         value = byPosition[positions === undefined ? i : (positions[i] as number)];
       else {
-        const key = keys[i] as K;
+        // The key as sent: with a `cacheKey`, a duplicate may be another object equal to it.
+        const key = sent[positions === undefined ? i : (positions[i] as number)] as K;
         const map = byKey as ReadonlyMap<K, V | Error>;
         value = map.get(key);
         if (value === undefined && !map.has(key)) {
@@ -640,6 +645,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     // Drop references so a settled batch held by a slow caller pins nothing.
     if (resolves !== undefined) resolves.length = 0;
     if (entries !== undefined) entries.length = 0;
+    batch.sent = undefined;
   }
 
   /**

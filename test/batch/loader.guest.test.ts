@@ -52,4 +52,26 @@ describe('Loader with user code that is synchronous, throws or mutates', () => {
     });
     assert.deepEqual(await Promise.all([loader.load(2), loader.load(1)]), [20, 10]);
   });
+
+  it('answers every load of equal object keys from a Map keyed by the key that was sent (cacheKey, no cache)', async () => {
+    const sent: { id: number }[][] = [];
+    const loader = new Loader<{ id: number }, string, number>(
+      (keys) => {
+        sent.push([...keys]);
+        return new Map(keys.map((k) => [k, `user ${k.id}`]));
+      },
+      { cache: false, cacheKey: (k) => k.id },
+    );
+    const values = await Promise.all([
+      loader.load({ id: 1 }),
+      loader.load({ id: 1 }),
+      loader.load({ id: 2 }),
+    ]);
+    assert.deepEqual(values, ['user 1', 'user 1', 'user 2']);
+    assert.equal(sent.length, 1);
+    assert.deepEqual(
+      sent[0]?.map((k) => k.id),
+      [1, 2],
+    );
+  });
 });
