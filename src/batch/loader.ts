@@ -252,7 +252,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #spare: Entry<V, K, C> | undefined = undefined;
   readonly #cacheKey: ((key: K) => C) | undefined;
   readonly #clock: Clock;
-  readonly #waiting = new Deque<Batch<K, C, V>, undefined>(() => false);
+  /** Sealed batches waiting for a slot; a batch every load of which aborted is dropped (dead). */
+  readonly #waiting = new Deque<Batch<K, C, V>, undefined>(isDone);
   #open: Batch<K, C, V> | undefined = undefined;
   #inFlight = 0;
   #queued = 0;
@@ -670,6 +671,25 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
   }
 
+  /**
+   * Drops a batch not yet sent whose every load aborted: its keys stop counting against
+   * `maxQueue` now, not when the batches ahead of it finish.
+   */
+  #drop(batch: Batch<K, C, V>, reason: unknown): void {
+    const queued = batch.state === SEALED; // in `#waiting`
+    if (this.#open === batch) this.#open = undefined;
+    if (batch.timer !== undefined) {
+      clearTimeout(batch.timer);
+      batch.timer = undefined;
+    }
+    batch.state = DONE;
+    if (queued) this.#waiting.markDead();
+    this.#queued -= batch.keys.length;
+    this.#abortedBatches++;
+    this.#finish(batch, undefined, reason, false);
+    this.#afterBatch();
+  }
+
   #withSignal(batch: Batch<K, C, V>, shared: Promise<unknown>, signal: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let done = false;
@@ -700,7 +720,11 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   /** Every load waiting on `batch` aborted. */
   #abandon(batch: Batch<K, C, V>, reason: unknown): void {
     batch.reason = reason;
-    if (batch.state !== IN_FLIGHT) return; // not dispatched yet: `#run` drops it if still unwanted
+    if (batch.state === OPEN || batch.state === SEALED) {
+      this.#drop(batch, reason);
+      return;
+    }
+    if (batch.state !== IN_FLIGHT) return;
     this.#abortedBatches++;
     batch.abandoned = true;
     // Later loads of these keys must not join an aborted call.
@@ -715,6 +739,11 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
     batch.controller?.abort(reason);
   }
+}
+
+/** Whether a batch has settled or was dropped (a dead entry of the waiting queue). */
+function isDone(batch: { state: number }): boolean {
+  return batch.state === DONE;
 }
 
 /**

@@ -75,3 +75,53 @@ describe('Loader with user code that is synchronous, throws or mutates', () => {
     );
   });
 });
+
+describe('Loader bound after aborts', () => {
+  it('frees the queue room of loads that aborted while their batch waited behind a slow one', async () => {
+    const slow = deferred<readonly number[]>();
+    let calls = 0;
+    const loader = new Loader<number, number>(
+      async (keys) => (++calls === 1 ? slow.promise : keys.map((k) => k * 2)),
+      { maxConcurrentBatches: 1, maxQueue: 10, maxBatch: 5 },
+    );
+    const first = loader.load(-1);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const controller = new AbortController();
+    const aborted = Array.from({ length: 10 }, (_, i) =>
+      loader.load(i, { signal: controller.signal }).catch((e: unknown) => e),
+    );
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(loader.stats.queued, 10);
+    controller.abort(new Error('gone'));
+    for (const outcome of await Promise.all(aborted)) assert.equal((outcome as Error).message, 'gone');
+    assert.equal(loader.stats.queued, 0);
+    const later = loader.load(100);
+    slow.resolve([-2]);
+    assert.equal(await first, -2);
+    assert.equal(await later, 200);
+    assert.equal(calls, 2, 'the aborted batches were never sent');
+  });
+
+  it('frees the queue room of loads that aborted while their batch was still collecting', async () => {
+    const slow = deferred<readonly number[]>();
+    const loader = new Loader<number, number>(async () => slow.promise, {
+      maxConcurrentBatches: 1,
+      maxQueue: 3,
+      schedule: { waitMs: 60_000 },
+    });
+    const controller = new AbortController();
+    const aborted = [1, 2, 3].map((k) =>
+      loader.load(k, { signal: controller.signal }).catch(() => 'aborted'),
+    );
+    assert.equal(loader.stats.queued, 3);
+    controller.abort();
+    assert.deepEqual(await Promise.all(aborted), ['aborted', 'aborted', 'aborted']);
+    assert.equal(loader.stats.queued, 0);
+    const later = loader.load(4);
+    assert.equal(loader.stats.queued, 1);
+    const closed = loader.close();
+    slow.resolve([8]);
+    assert.equal(await later, 8);
+    await closed;
+  });
+});
