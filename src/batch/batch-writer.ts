@@ -2,6 +2,7 @@ import { ClosedError } from '../errors.js';
 import { channels } from '../internal/channels.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 
 /** Context passed to a flush function. */
@@ -210,7 +211,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   #buffer: T[] = [];
   #bufferDones: (Resolve | undefined)[] | undefined = undefined;
   #bufferFirstSeq = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #timer: Timer | undefined = undefined;
   #sealed: WriteBatch<T>[] = [];
   readonly #active = new Set<WriteBatch<T>>();
   readonly #waiters = new Deque<AddWaiter<T>, undefined>(isDead);
@@ -407,12 +408,8 @@ export class BatchWriter<T> implements AsyncDisposable {
     const buffer = this.#buffer;
     if (buffer.length === 0) {
       this.#bufferFirstSeq = this.#seq;
-      if (this.#maxWaitMs !== Infinity && !this.#closed) {
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          this.#sealBuffer();
-        }, this.#maxWaitMs);
-      }
+      if (this.#maxWaitMs !== Infinity && !this.#closed)
+        this.#timer = schedule(this.#onMaxWait, this.#maxWaitMs, true);
     }
     buffer.push(item);
     if (done !== undefined) {
@@ -426,9 +423,14 @@ export class BatchWriter<T> implements AsyncDisposable {
     if (buffer.length >= this.#maxItems || this.#pending >= this.#maxPending) this.#sealBuffer();
   }
 
+  readonly #onMaxWait = (): void => {
+    this.#timer = undefined;
+    this.#sealBuffer();
+  };
+
   #sealBuffer(): void {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#timer.cancel();
       this.#timer = undefined;
     }
     if (this.#buffer.length === 0) return;
@@ -497,7 +499,8 @@ export class BatchWriter<T> implements AsyncDisposable {
           error,
         });
       }
-      setTimeout(() => this.#try(batch), delay);
+      // Referenced, like the maxWaitMs timer: a batch waiting to retry is pending work.
+      schedule(() => this.#try(batch), delay, true);
       return;
     }
     this.#failedBatches++;

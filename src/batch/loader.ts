@@ -5,6 +5,7 @@ import { channels } from '../internal/channels.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import type { Outcome } from '../limit/settle.js';
 import type { CacheLike } from './cache-like.js';
@@ -172,7 +173,7 @@ class Batch<K, C, V> {
   controller: AbortController | undefined = undefined;
   /** Every load waiting on the batch aborted while it was in flight. */
   abandoned = false;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  timer: Timer | undefined = undefined;
   reason: unknown = undefined;
   startedAt = 0;
   /** Position of each entry's key in the deduplicated key list; only when there were duplicates. */
@@ -507,7 +508,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const batch = new Batch<K, C, V>(this.#cacheKey !== undefined, this.#cache !== undefined);
     this.#open = batch;
     if (this.#waitMs === undefined) this.#scheduleSoon(batch);
-    else batch.timer = setTimeout(() => this.#dispatch(batch), this.#waitMs);
+    else batch.timer = schedule(() => this.#dispatch(batch), this.#waitMs, true);
     return batch;
   }
 
@@ -520,7 +521,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #seal(batch: Batch<K, C, V>): void {
     if (this.#open === batch) this.#open = undefined;
     if (batch.timer !== undefined) {
-      clearTimeout(batch.timer);
+      batch.timer.cancel();
       batch.timer = undefined;
       this.#scheduleSoon(batch);
     }
@@ -679,7 +680,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const queued = batch.state === SEALED; // in `#waiting`
     if (this.#open === batch) this.#open = undefined;
     if (batch.timer !== undefined) {
-      clearTimeout(batch.timer);
+      batch.timer.cancel();
       batch.timer = undefined;
     }
     batch.state = DONE;

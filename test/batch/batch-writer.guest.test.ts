@@ -81,3 +81,47 @@ describe('BatchWriter with user code that is synchronous, throws or mutates', ()
     assert.equal(writer.stats.failedItems, 2);
   });
 });
+
+const THIRTY_DAYS = 30 * 24 * 3_600_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('BatchWriter delays beyond 2^31-1 ms', () => {
+  it('does not flush early when maxWaitMs is 30 days', async () => {
+    const batches: number[][] = [];
+    const writer = new BatchWriter<number>((items) => void batches.push([...items]), {
+      maxWaitMs: THIRTY_DAYS,
+    });
+    await writer.add(1);
+    await sleep(30);
+    assert.deepEqual(batches, []);
+    await writer.close();
+    assert.deepEqual(batches, [[1]]);
+  });
+
+  it('does not retry early when the retry delay is 30 days', async (t) => {
+    const original = globalThis.setTimeout;
+    const long: ReturnType<typeof setTimeout>[] = [];
+    t.mock.method(globalThis, 'setTimeout', (fn: () => void, ms?: number) => {
+      const handle = original(fn, ms);
+      if ((ms ?? 0) > 1e9) long.push(handle);
+      return handle;
+    });
+    let tries = 0;
+    const writer = new BatchWriter<number>(
+      () => {
+        tries++;
+        throw new Error('down');
+      },
+      {
+        maxItems: 1,
+        retry: { attempts: 2, delayMs: THIRTY_DAYS, maxDelayMs: THIRTY_DAYS, jitter: 'none' },
+      },
+    );
+    await writer.add(1);
+    await sleep(30);
+    assert.equal(tries, 1);
+    assert.equal(writer.stats.inFlight, 1, 'the batch waits for its retry');
+    assert.ok(long.length > 0, 'the retry is armed as a long timer');
+    for (const handle of long) clearTimeout(handle); // lets the test process exit
+  });
+});

@@ -125,3 +125,22 @@ describe('Loader bound after aborts', () => {
     await closed;
   });
 });
+
+describe('Loader delays beyond 2^31-1 ms', () => {
+  it('does not dispatch early when waitMs is 30 days', async () => {
+    const calls: number[][] = [];
+    const loader = new Loader<number, number>(
+      async (keys) => {
+        calls.push([...keys]);
+        return keys;
+      },
+      { schedule: { waitMs: 30 * 24 * 3_600_000 } },
+    );
+    const load = loader.load(1);
+    await new Promise<void>((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(calls, []);
+    await loader.close();
+    assert.equal(await load, 1);
+    assert.deepEqual(calls, [[1]]);
+  });
+});
