@@ -453,14 +453,23 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
   /**
    * Puts a value in the cache unless the key is already cached; returns `this`. No effect
-   * without a cache.
+   * without a cache. An `Error` value makes later loads of the key reject with it (as an
+   * `Error` from the batch function does), until the key is cleared or evicted.
    */
-  prime(key: K, value: V): this {
+  prime(key: K, value: V | Error): this {
     const cache = this.#cache;
     if (cache === undefined) return this;
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
-    if (cache.get(ck) === undefined)
-      cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined, undefined));
+    if (cache.get(ck) === undefined) {
+      let promise: Promise<V>;
+      if (value instanceof Error) {
+        promise = Promise.reject(value);
+        promise.catch(noop); // handled by whoever loads the key; none may ever do
+      } else {
+        promise = Promise.resolve(value);
+      }
+      cache.set(ck, new Entry<V, K, C>(promise, undefined, undefined));
+    }
     return this;
   }
 
@@ -810,6 +819,8 @@ function isCacheLike(value: unknown): boolean {
     typeof c['clear'] === 'function'
   );
 }
+
+function noop(): void {}
 
 function fulfilled<V>(value: V): Outcome<V> {
   return { ok: true, value };

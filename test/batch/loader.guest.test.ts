@@ -144,3 +144,19 @@ describe('Loader delays beyond 2^31-1 ms', () => {
     assert.deepEqual(calls, [[1]]);
   });
 });
+
+describe('Loader prime', () => {
+  it('makes load reject when the primed value is an Error, without calling the batch function', async () => {
+    let calls = 0;
+    const loader = new Loader<number, number>(async (keys) => {
+      calls++;
+      return keys;
+    });
+    const error = new Error('no such user');
+    loader.prime(1, error);
+    await assert.rejects(loader.load(1), (e) => e === error);
+    assert.equal(calls, 0);
+    loader.clear(1);
+    assert.equal(await loader.load(1), 1, 'clear forgets the primed error');
+  });
+});
