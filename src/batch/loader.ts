@@ -148,8 +148,14 @@ const SEALED = 1;
 const IN_FLIGHT = 2;
 const DONE = 3;
 
-/** A cached key: its promise and, while it is collected or in flight, its resolver and batch. */
+/**
+ * A cached key: its promise and, while it is collected or in flight, its resolver and batch;
+ * once settled, its value (or, for a primed error, the error with `failed` set), so that a
+ * cache hit can be answered without adopting the promise.
+ */
 class Entry<V, K, C> implements LoaderEntry<V> {
+  value: unknown = undefined;
+  failed = false;
   constructor(
     public promise: Promise<V>,
     public resolve: Resolve | undefined,
@@ -180,6 +186,9 @@ class Batch<K, C, V> {
   positions: number[] | undefined = undefined;
   /** The keys sent, each once (`keys` itself when there were no duplicates); never handed out. */
   sent: readonly K[] | undefined = undefined;
+  /** Cache hits answered when this batch settles, and their entries (allocated on first hit). */
+  hits: Resolve[] | undefined = undefined;
+  hitEntries: Entry<V, K, C>[] | undefined = undefined;
 
   constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
@@ -220,7 +229,10 @@ const channel = channels('batch', ['dispatch', 'settle']);
  *   (or by key from a `Map`), so each load receives its own value or error.
  * - **Caching**: each key's entry (its promise) goes into a bounded `Cache` (default 10 000
  *   entries) when the key is first loaded, so a key in flight is shared by later loads while
- *   the cache holds it; a rejected key's entry is removed (errors are never cached).
+ *   the cache holds it; a rejected key's entry is removed (errors are never cached). A cache
+ *   hit resolves together with the batch open at the time (or, with none open, on the schedule
+ *   a batch would use), so loads chained off hits and off misses of one tick share the next
+ *   batch instead of splitting into two.
  * - **Bound**: at most `maxConcurrentBatches` calls in flight; beyond, batches wait FIFO and at
  *   most `maxQueue` keys wait (then `QueueFullError`).
  * - **Cancellation**: a load's `signal` rejects that load with `signal.reason`; a batch every
@@ -401,7 +413,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       batch = hit.batch;
       if (batch === undefined) {
         this.#cacheHits++;
-        return hit.promise;
+        return this.#hit(hit, signal);
       }
       // In flight (or collected): share it.
       this.#dedups++;
@@ -461,14 +473,13 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (cache === undefined) return this;
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
     if (cache.get(ck) === undefined) {
-      let promise: Promise<V>;
-      if (value instanceof Error) {
-        promise = Promise.reject(value);
-        promise.catch(noop); // handled by whoever loads the key; none may ever do
-      } else {
-        promise = Promise.resolve(value);
-      }
-      cache.set(ck, new Entry<V, K, C>(promise, undefined, undefined));
+      const failed = value instanceof Error;
+      const promise: Promise<V> = failed ? Promise.reject(value) : Promise.resolve(value);
+      if (failed) promise.catch(noop); // handled by whoever loads the key; none may ever do
+      const entry = new Entry<V, K, C>(promise, undefined, undefined);
+      entry.value = value;
+      entry.failed = failed;
+      cache.set(ck, entry);
     }
     return this;
   }
@@ -506,6 +517,23 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * A cache hit resolves when the batch open now settles (or, with none open, on the schedule
+   * a batch would use): loads chained off a hit then land in the same batch as loads chained
+   * off the misses made alongside it, as with DataLoader — instead of one batch sooner.
+   */
+  #hit(entry: Entry<V, K, C>, signal: AbortSignal | undefined): Promise<V> {
+    const batch = this.#open ?? this.#openBatch();
+    let captured!: Resolve;
+    const promise = new Promise<V>((resolve) => {
+      captured = resolve as Resolve;
+    });
+    (batch.hits ??= []).push(captured);
+    (batch.hitEntries ??= []).push(entry);
+    if (signal === undefined) return promise;
+    return this.#withSignal(undefined, promise, signal) as Promise<V>;
+  }
+
   #refuseFull(): Promise<never> {
     this.#rejected++;
     return Promise.reject(
@@ -540,6 +568,12 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (batch.state !== OPEN) return;
     if (this.#open === batch) this.#open = undefined;
     batch.timer = undefined;
+    if (batch.keys.length === 0) {
+      // Only cache hits: nothing to send.
+      batch.state = DONE;
+      resolveHits(batch);
+      return;
+    }
     batch.state = SEALED;
     if (this.#inFlight < this.#maxConcurrent) this.#run(batch);
     else this.#waiting.push(batch, undefined, 0);
@@ -613,6 +647,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
   /** Settles every entry of a batch; rejected keys leave the cache. */
   #finish(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
+    resolveHits(batch); // first, as DataLoader answers hits before the batch's keys
     const { keys, resolves, entries, positions } = batch;
     const sent = batch.sent ?? keys;
     const ckeys = batch.ckeys ?? (keys as unknown as C[]);
@@ -650,6 +685,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
           if (cache.get(ck) === entries[i]) cache.delete(ck);
         }
       } else {
+        if (entries !== undefined) (entries[i] as Entry<V, K, C>).value = value;
         resolve(value);
       }
     }
@@ -700,7 +736,12 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#afterBatch();
   }
 
-  #withSignal(batch: Batch<K, C, V>, shared: Promise<unknown>, signal: AbortSignal): Promise<unknown> {
+  /** `batch`: the batch whose `live` count the load is part of; `undefined` for a cache hit. */
+  #withSignal(
+    batch: Batch<K, C, V> | undefined,
+    shared: Promise<unknown>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let done = false;
       const listener = linkSignal(signal, () => {
@@ -708,7 +749,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
         done = true;
         this.#aborted++;
         reject(signal.reason as Error);
-        if (--batch.live === 0) this.#abandon(batch, signal.reason);
+        if (batch !== undefined && --batch.live === 0) this.#abandon(batch, signal.reason);
       });
       shared.then(
         (value) => {
@@ -748,6 +789,19 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       }
     }
     batch.controller?.abort(reason);
+  }
+}
+
+/** Answers the cache hits that waited for `batch`. */
+function resolveHits<K, C, V>(batch: Batch<K, C, V>): void {
+  const hits = batch.hits;
+  if (hits === undefined) return;
+  const entries = batch.hitEntries as Entry<V, K, C>[];
+  batch.hits = undefined;
+  batch.hitEntries = undefined;
+  for (let i = 0; i < hits.length; i++) {
+    const entry = entries[i] as Entry<V, K, C>;
+    (hits[i] as Resolve)(entry.failed ? entry.promise : entry.value);
   }
 }
 

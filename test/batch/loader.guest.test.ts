@@ -160,3 +160,48 @@ describe('Loader prime', () => {
     assert.equal(await loader.load(1), 1, 'clear forgets the primed error');
   });
 });
+
+describe('Loader cache hits', () => {
+  it('resolves a cache hit with the batch open at the time, so loads chained off hits and misses share one batch', async () => {
+    const calls: number[][] = [];
+    const loader = new Loader<number, number>(async (keys) => {
+      calls.push([...keys]);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return keys;
+    });
+    await loader.load(1); // cached from now on
+    calls.length = 0;
+    const [a, b] = await Promise.all([
+      loader.load(1).then((v) => loader.load(v + 100)), // hit
+      loader.load(2).then((v) => loader.load(v + 100)), // miss
+    ]);
+    assert.deepEqual([a, b], [101, 102]);
+    assert.deepEqual(calls, [[2], [101, 102]]);
+    assert.equal(loader.stats.cacheHits, 1);
+  });
+
+  it('resolves a hit made when no batch is open on the schedule a batch would use', async () => {
+    const calls: number[][] = [];
+    const loader = new Loader<number, number>(async (keys) => {
+      calls.push([...keys]);
+      return keys;
+    });
+    loader.prime(1, 1);
+    const [a, b] = await Promise.all([
+      loader.load(1).then((v) => loader.load(v + 100)), // hit first
+      loader.load(2).then((v) => loader.load(v + 100)), // then a miss in the same tick
+    ]);
+    assert.deepEqual([a, b], [101, 102]);
+    assert.deepEqual(calls, [[2], [101, 102]]);
+  });
+
+  it('a hit with a signal rejects with its reason when aborted before the batch settles', async () => {
+    const loader = new Loader<number, number>(async (keys) => keys);
+    loader.prime(1, 1);
+    const controller = new AbortController();
+    const hit = loader.load(1, { signal: controller.signal });
+    controller.abort(new Error('gone'));
+    await assert.rejects(hit, { message: 'gone' });
+    assert.equal(await loader.load(1), 1);
+  });
+});
