@@ -1,5 +1,6 @@
 import { ClosedError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { captureContext, type ContextRunner } from '../internal/context.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
@@ -14,7 +15,8 @@ export interface FlushContext {
 /**
  * Writes one batch; a throw or a rejection fails the batch (and may retry it). `items` is a
  * fresh array on every try, the writer's own: the function may sort, splice or empty it, and a
- * retry still gets every item of the batch.
+ * retry still gets every item of the batch. Every try runs in the async context
+ * (`AsyncLocalStorage`) of the add that opened the batch.
  */
 export type FlushFn<T> = (items: readonly T[], context: FlushContext) => unknown;
 
@@ -148,6 +150,8 @@ interface WriteBatch<T> {
   readonly dones: (Resolve | undefined)[] | undefined;
   /** Sequence number of the first item: batches are contiguous ranges in acceptance order. */
   readonly firstSeq: number;
+  /** The async context of the add that opened the batch: every try runs in it. */
+  readonly context: ContextRunner;
   attempt: number;
 }
 
@@ -161,6 +165,8 @@ class AddWaiter<T> {
     readonly reject: Reject,
     readonly done: Resolve | undefined,
     readonly signal: AbortSignal | undefined,
+    /** The add's async context: it is admitted later, from another batch's completion. */
+    readonly context: ContextRunner,
   ) {}
 }
 
@@ -211,6 +217,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   #buffer: T[] = [];
   #bufferDones: (Resolve | undefined)[] | undefined = undefined;
   #bufferFirstSeq = 0;
+  #bufferContext: ContextRunner | undefined = undefined;
   #timer: Timer | undefined = undefined;
   #sealed: WriteBatch<T>[] = [];
   readonly #active = new Set<WriteBatch<T>>();
@@ -301,7 +308,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     const refused = this.#refusal(signal);
     if (refused !== undefined) return refused;
     if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
-      this.#accept(item, undefined);
+      this.#accept(item, undefined, undefined);
       return RESOLVED;
     }
     return new Promise<void>((resolve, reject) =>
@@ -324,7 +331,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       fail = reject;
     });
     if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
-      this.#accept(item, done);
+      this.#accept(item, done, undefined);
       return signal === undefined ? written : raceSignal(written, signal);
     }
     this.#wait(item, noop, fail, done, signal);
@@ -390,7 +397,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     done: Resolve | undefined,
     signal: AbortSignal | undefined,
   ): void {
-    const waiter = new AddWaiter(item, resolve, reject, done, signal);
+    const waiter = new AddWaiter(item, resolve, reject, done, signal, captureContext());
     if (signal !== undefined) {
       waiter.listener = linkSignal(signal, () => {
         if (waiter.dead) return;
@@ -404,10 +411,12 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#waiters.push(waiter, undefined, 0);
   }
 
-  #accept(item: T, done: Resolve | undefined): void {
+  /** `context`: the add's captured context when it is not the current one (an admitted waiter). */
+  #accept(item: T, done: Resolve | undefined, context: ContextRunner | undefined): void {
     const buffer = this.#buffer;
     if (buffer.length === 0) {
       this.#bufferFirstSeq = this.#seq;
+      this.#bufferContext = context ?? captureContext();
       if (this.#maxWaitMs !== Infinity && !this.#closed)
         this.#timer = schedule(this.#onMaxWait, this.#maxWaitMs, true);
     }
@@ -438,8 +447,10 @@ export class BatchWriter<T> implements AsyncDisposable {
       items: this.#buffer,
       dones: this.#bufferDones,
       firstSeq: this.#bufferFirstSeq,
+      context: this.#bufferContext as ContextRunner,
       attempt: 0,
     });
+    this.#bufferContext = undefined;
     this.#buffer = [];
     this.#bufferDones = undefined;
     this.#pump();
@@ -471,7 +482,9 @@ export class BatchWriter<T> implements AsyncDisposable {
       channel.flush.publish({ writer: this, size: batch.items.length, attempt });
     let result: unknown;
     try {
-      result = this.#flushFn(batch.items.slice(), { attempt });
+      const flushFn = this.#flushFn;
+      const items = batch.items.slice();
+      result = batch.context(() => flushFn(items, { attempt }));
     } catch (error) {
       this.#failed(batch, error);
       return;
@@ -511,7 +524,8 @@ export class BatchWriter<T> implements AsyncDisposable {
     const onError = this.#onError;
     if (onError !== undefined) {
       try {
-        const out = onError(batch.items.slice(), error);
+        const items = batch.items.slice();
+        const out = batch.context(() => onError(items, error));
         if (typeof (out as { then?: unknown } | null)?.then === 'function') {
           void Promise.resolve(out).then(noop, () => this.#onErrorFailures++);
         }
@@ -567,7 +581,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       const waiter = this.#waiters.shift() as AddWaiter<T>;
       waiter.dead = true;
       unlinkSignal(waiter.signal, waiter.listener);
-      this.#accept(waiter.item, waiter.done);
+      this.#accept(waiter.item, waiter.done, waiter.context);
       waiter.resolve(undefined);
     }
     if (this.#closed) this.#sealBuffer();

@@ -2,6 +2,7 @@ import { Cache } from '../cache/index.js';
 import { IntTable, isInt32 } from '../internal/int-table.js';
 import { BatchResultError, ClosedError, QueueFullError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { captureContext, type ContextRunner } from '../internal/context.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
@@ -25,6 +26,8 @@ export interface BatchContext {
  * `BatchResultError`). An array of the wrong length, a throw or a rejection fails every key.
  * `keys` is a fresh array per call that the Loader never reads again: sorting or emptying it
  * is harmless (an array result still aligns with the order the keys were sent in).
+ * It runs in the async context (`AsyncLocalStorage`) of the load that opened the batch — also
+ * when the batch waited behind `maxConcurrentBatches` and another batch's completion starts it.
  */
 export type BatchFn<K, V> = (
   keys: readonly K[],
@@ -189,6 +192,8 @@ class Batch<K, C, V> {
   /** Cache hits answered when this batch settles, and their entries (allocated on first hit). */
   hits: Resolve[] | undefined = undefined;
   hitEntries: Entry<V, K, C>[] | undefined = undefined;
+  /** The async context of the load that opened the batch: the batch function runs in it. */
+  readonly context: ContextRunner = captureContext();
 
   constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
@@ -603,7 +608,10 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
     try {
       // A copy: the batch function may sort or empty its keys; results map back through ours.
-      result = this.#batchFn(sent.slice(), new Context(batch));
+      const batchFn = this.#batchFn;
+      const copy = sent.slice();
+      const context = new Context(batch);
+      result = batch.context(() => batchFn(copy, context));
     } catch (error) {
       this.#settle(batch, undefined, error, false);
       return;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/batch/index.js';
 
@@ -123,5 +124,30 @@ describe('BatchWriter delays beyond 2^31-1 ms', () => {
     assert.equal(writer.stats.inFlight, 1, 'the batch waits for its retry');
     assert.ok(long.length > 0, 'the retry is armed as a long timer');
     for (const handle of long) clearTimeout(handle); // lets the test process exit
+  });
+});
+
+describe('BatchWriter async context', () => {
+  it('runs the flush function (and its retries) in the context of the add that opened the batch', async () => {
+    const als = new AsyncLocalStorage<string>();
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const writer = new BatchWriter<number>(
+      async (items, { attempt }) => {
+        seen.push(`${items[0]}:${attempt}:${als.getStore()}`);
+        calls++;
+        if (calls === 1) await gate;
+        if (calls === 2) throw new Error('transient');
+      },
+      { maxItems: 1, maxPending: 1, retry: { attempts: 2, delayMs: 1, jitter: 'none' } },
+    );
+    await als.run('a', () => writer.add(1));
+    const waiting = als.run('b', () => writer.add(2)); // waits for room; admitted by batch 1's completion
+    als.run('releaser', () => release());
+    await waiting;
+    await als.run('closer', () => writer.close());
+    assert.deepEqual(seen, ['1:1:a', '2:1:b', '2:2:b']);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { Loader } from '../../src/batch/index.js';
 
@@ -203,5 +204,29 @@ describe('Loader cache hits', () => {
     controller.abort(new Error('gone'));
     await assert.rejects(hit, { message: 'gone' });
     assert.equal(await loader.load(1), 1);
+  });
+});
+
+describe('Loader async context', () => {
+  it('runs the batch function in the context of the load that opened the batch, also when it was queued', async () => {
+    const als = new AsyncLocalStorage<string>();
+    const slow = deferred<readonly number[]>();
+    const seen: (string | undefined)[] = [];
+    let calls = 0;
+    const loader = new Loader<number, number>(
+      (keys) => {
+        seen.push(als.getStore());
+        return ++calls === 1 ? slow.promise : keys;
+      },
+      { maxConcurrentBatches: 1 },
+    );
+    const first = als.run('first', () => loader.load(1));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const second = als.run('second', () => loader.load(2));
+    const joiner = als.run('joiner', () => loader.load(3));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    als.run('releaser', () => slow.resolve([1]));
+    assert.deepEqual(await Promise.all([first, second, joiner]), [1, 2, 3]);
+    assert.deepEqual(seen, ['first', 'second']);
   });
 });
