@@ -222,7 +222,9 @@ export class BatchWriter<T> implements AsyncDisposable {
   #sealed: WriteBatch<T>[] = [];
   readonly #active = new Set<WriteBatch<T>>();
   readonly #waiters = new Deque<AddWaiter<T>, undefined>(isDead);
-  #flushWaiters: { target: number; resolve: () => void }[] = [];
+  /** `flush` calls waiting, by non-decreasing target; `close` calls with a signal (target ∞). */
+  readonly #flushWaiters = new WaitList();
+  readonly #closeWaiters = new WaitList();
   #seq = 0;
   #pending = 0;
   #closed = false;
@@ -348,8 +350,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#sealBuffer();
     const target = this.#seq;
     if (this.#lowWater() >= target) return RESOLVED;
-    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ target, resolve }));
-    return signal === undefined ? done : raceSignal(done, signal);
+    return this.#flushWaiters.wait(target, signal);
   }
 
   /**
@@ -365,7 +366,8 @@ export class BatchWriter<T> implements AsyncDisposable {
       this.#sealBuffer();
       this.#checkIdle();
     }
-    return signal === undefined ? this.#closing : raceSignal(this.#closing, signal);
+    if (signal === undefined || this.#closeResolve === undefined) return this.#closing;
+    return this.#closeWaiters.wait(Infinity, signal);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -598,13 +600,7 @@ export class BatchWriter<T> implements AsyncDisposable {
 
   #notifyFlushes(): void {
     if (this.#flushWaiters.length === 0) return;
-    const low = this.#lowWater();
-    const waiters = this.#flushWaiters;
-    let i = 0;
-    while (i < waiters.length && (waiters[i] as { target: number }).target <= low) i++;
-    if (i === 0) return;
-    const ready = waiters.splice(0, i);
-    for (const w of ready) w.resolve();
+    this.#flushWaiters.release(this.#lowWater());
   }
 
   #checkIdle(): void {
@@ -613,11 +609,79 @@ export class BatchWriter<T> implements AsyncDisposable {
       const resolve = this.#closeResolve;
       this.#closeResolve = undefined;
       resolve();
+      this.#closeWaiters.release(Infinity);
     }
   }
 }
 
 function noop(): void {}
+
+/** A `flush` / `close` call waiting; `reject` and `listener` only when it has a signal. */
+class Waiter {
+  dead = false;
+  listener: (() => void) | undefined = undefined;
+  constructor(
+    readonly target: number,
+    readonly resolve: () => void,
+    readonly reject: Reject | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+}
+
+/**
+ * Waiters in non-decreasing `target` order, released by prefix. An aborted waiter is marked dead
+ * and rejects at once; dead ones are dropped when they reach the front or, once they are more
+ * than 64 and outnumber the live ones, by one compaction (amortised O(1)), so a storm of aborted
+ * `flush({ signal })` calls behind a stuck batch pins no memory.
+ */
+class WaitList {
+  #items: Waiter[] = [];
+  #dead = 0;
+
+  get length(): number {
+    return this.#items.length;
+  }
+
+  wait(target: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) {
+      return new Promise<void>((resolve) =>
+        this.#items.push(new Waiter(target, resolve, undefined, undefined)),
+      );
+    }
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter(target, resolve, reject, signal);
+      waiter.listener = linkSignal(signal, () => {
+        if (waiter.dead) return;
+        waiter.dead = true;
+        reject(signal.reason as Error);
+        if (++this.#dead > 64 && this.#dead * 2 > this.#items.length) {
+          this.#items = this.#items.filter((w) => !w.dead);
+          this.#dead = 0;
+        }
+      });
+      this.#items.push(waiter);
+    });
+  }
+
+  /** Resolves every waiter whose target is ≤ `low` (and drops dead ones ahead of them). */
+  release(low: number): void {
+    const items = this.#items;
+    let i = 0;
+    while (i < items.length && ((items[i] as Waiter).dead || (items[i] as Waiter).target <= low)) i++;
+    if (i === 0) return;
+    const ready = items.splice(0, i);
+    for (const w of ready) {
+      if (w.dead) {
+        this.#dead--;
+        continue;
+      }
+      w.dead = true;
+      unlinkSignal(w.signal, w.listener);
+      w.resolve();
+    }
+  }
+}
 
 /** Rejects with `signal.reason` when it aborts first; unlinks the listener when `promise` settles. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
