@@ -247,18 +247,22 @@ export class BatchWriter<T> implements AsyncDisposable {
     v.isFunction('flushFn', flushFn);
     v.options('options', options);
     this.#flushFn = flushFn;
-    this.#maxItems = v.positiveInteger('maxItems', options.maxItems ?? 100);
-    this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', options.maxWaitMs ?? 10, true);
-    this.#maxPending = v.positiveInteger('maxPending', options.maxPending ?? 10_000, true);
-    this.#concurrency = v.positiveInteger('concurrency', options.concurrency ?? 1, true);
-    const retry: unknown = options.retry ?? false;
-    if (retry !== false) v.options('retry', retry);
+    // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
+    this.#maxItems = v.positiveInteger('maxItems', orDefault(options.maxItems, 100));
+    this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', orDefault(options.maxWaitMs, 10), true);
+    this.#maxPending = v.positiveInteger('maxPending', orDefault(options.maxPending, 10_000), true);
+    this.#concurrency = v.positiveInteger('concurrency', orDefault(options.concurrency, 1), true);
+    const retry: unknown = orDefault<unknown>(options.retry, false);
+    if (retry !== false && (typeof retry !== 'object' || retry === null)) {
+      throw new TypeError(v.expectation('retry', 'an object, false or undefined', retry));
+    }
     const r = (retry === false ? {} : retry) as BatchRetryOptions;
-    this.#attempts = retry === false ? 1 : v.positiveInteger('retry.attempts', r.attempts ?? 3, true);
-    this.#delayMs = v.nonNegativeNumber('retry.delayMs', r.delayMs ?? 100);
-    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', r.maxDelayMs ?? 10_000);
-    this.#factor = v.positiveNumber('retry.factor', r.factor ?? 2);
-    this.#jitter = v.oneOf('retry.jitter', r.jitter ?? 'full', ['full', 'none']) === 'full';
+    this.#attempts =
+      retry === false ? 1 : v.positiveInteger('retry.attempts', orDefault(r.attempts, 3), true);
+    this.#delayMs = v.nonNegativeNumber('retry.delayMs', orDefault(r.delayMs, 100));
+    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', orDefault(r.maxDelayMs, 10_000));
+    this.#factor = v.positiveNumber('retry.factor', orDefault(r.factor, 2));
+    this.#jitter = v.oneOf('retry.jitter', orDefault<unknown>(r.jitter, 'full'), ['full', 'none']) === 'full';
     v.optionalFunction('retry.random', r.random);
     this.#random = r.random ?? Math.random;
     v.optionalFunction('retry.retryIf', r.retryIf);
@@ -615,6 +619,11 @@ export class BatchWriter<T> implements AsyncDisposable {
 }
 
 function noop(): void {}
+
+/** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
 
 /** A `flush` / `close` call waiting; `reject` and `listener` only when it has a signal. */
 class Waiter {

@@ -295,15 +295,16 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     v.isFunction('batchFn', batchFn);
     v.options('options', options);
     this.#batchFn = batchFn;
-    this.#maxBatch = v.positiveInteger('maxBatch', options.maxBatch ?? 1000, true);
+    // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
+    this.#maxBatch = v.positiveInteger('maxBatch', orDefault(options.maxBatch, 1000), true);
     this.#maxConcurrent = v.positiveInteger(
       'maxConcurrentBatches',
-      options.maxConcurrentBatches ?? Infinity,
+      orDefault(options.maxConcurrentBatches, Infinity),
       true,
     );
-    this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
+    this.#maxQueue = v.nonNegativeInteger('maxQueue', orDefault(options.maxQueue, 10_000), true);
     this.#maxQueued = this.#maxConcurrent === Infinity ? Infinity : this.#maxQueue;
-    const schedule: unknown = options.schedule ?? 'microtask';
+    const schedule: unknown = orDefault(options.schedule, 'microtask');
     if (schedule === 'microtask') this.#waitMs = undefined;
     else if (typeof schedule === 'object' && schedule !== null && 'waitMs' in schedule) {
       this.#waitMs = v.nonNegativeNumber('schedule.waitMs', schedule.waitMs);
@@ -314,9 +315,9 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
     v.optionalFunction('cacheKey', options.cacheKey);
     this.#cacheKey = options.cacheKey;
-    const cache: unknown = options.cache ?? true;
-    const cacheSize = v.positiveInteger('cacheSize', options.cacheSize ?? 10_000, true);
-    const cacheTtl = v.positiveNumber('cacheTtl', options.cacheTtl ?? Infinity, true);
+    const cache: unknown = orDefault(options.cache, true);
+    const cacheSize = v.positiveInteger('cacheSize', orDefault(options.cacheSize, 10_000), true);
+    const cacheTtl = v.positiveNumber('cacheTtl', orDefault(options.cacheTtl, Infinity), true);
     if (cache === true) {
       this.#cache = new Cache<C, Entry<V, K, C>>(
         cacheTtl === Infinity ? { maxSize: cacheSize } : { maxSize: cacheSize, ttl: cacheTtl },
@@ -366,7 +367,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   /**
    * Loads one key: from the cache, from a batch already carrying it, or in the next batch.
    * Rejects with the key's error, the batch's error, `BatchResultError`, `QueueFullError`,
-   * `ClosedError` or `signal.reason`.
+   * `ClosedError`, `signal.reason`, or `InvalidInputError` for an `undefined` or `null` key (or
+   * bad options); it never throws.
    */
   load(key: K, options?: LoaderLoadOptions): Promise<V> {
     this.#loads++;
@@ -385,6 +387,10 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (this.#closed) {
       this.#rejected++;
       return Promise.reject(new ClosedError('Loader is closed'));
+    }
+    if (key === undefined || key === null) {
+      this.#rejected++;
+      return Promise.reject(v.invalidInput('key', 'a value other than undefined or null', key));
     }
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
     const cache = this.#cache;
@@ -883,6 +889,11 @@ function isCacheLike(value: unknown): boolean {
 }
 
 function noop(): void {}
+
+/** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
 
 function fulfilled<V>(value: V): Outcome<V> {
   return { ok: true, value };

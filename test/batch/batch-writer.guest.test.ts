@@ -151,3 +151,23 @@ describe('BatchWriter async context', () => {
     assert.deepEqual(seen, ['1:1:a', '2:1:b', '2:2:b']);
   });
 });
+
+describe('BatchWriter option validation', () => {
+  it('throws the option TypeError at construction for an option given as null', () => {
+    const fn = () => undefined;
+    for (const name of ['maxItems', 'maxWaitMs', 'maxPending', 'concurrency', 'retry', 'onError']) {
+      assert.throws(
+        () => new BatchWriter(fn, { [name]: null }),
+        (e: unknown) => e instanceof TypeError && e.message.includes('got `null` (null)'),
+        name,
+      );
+    }
+    for (const name of ['attempts', 'delayMs', 'maxDelayMs', 'factor', 'jitter', 'random', 'retryIf']) {
+      assert.throws(
+        () => new BatchWriter(fn, { retry: { [name]: null } }),
+        (e: unknown) => e instanceof TypeError && e.message.includes('got `null` (null)'),
+        `retry.${name}`,
+      );
+    }
+  });
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { Loader } from '../../src/batch/index.js';
+import { InvalidInputError } from '../../src/errors.js';
 
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
@@ -228,5 +229,52 @@ describe('Loader async context', () => {
     als.run('releaser', () => slow.resolve([1]));
     assert.deepEqual(await Promise.all([first, second, joiner]), [1, 2, 3]);
     assert.deepEqual(seen, ['first', 'second']);
+  });
+});
+
+describe('Loader input validation', () => {
+  it('rejects load(undefined) and load(null) with InvalidInputError without calling the batch function', async () => {
+    let calls = 0;
+    const loader = new Loader<number | null | undefined, number>(async (keys) => {
+      calls++;
+      return keys.map(() => 0);
+    });
+    let undefinedLoad!: Promise<number>;
+    let nullLoad!: Promise<number>;
+    assert.doesNotThrow(() => {
+      undefinedLoad = loader.load(undefined);
+      nullLoad = loader.load(null);
+    });
+    await assert.rejects(undefinedLoad, (e) => {
+      assert.ok(e instanceof InvalidInputError);
+      assert.equal(e.code, 'SLUICE_INVALID_INPUT');
+      assert.equal(
+        e.message,
+        'Expected `key` to be a value other than undefined or null, got `undefined` (undefined)',
+      );
+      return true;
+    });
+    await assert.rejects(nullLoad, InvalidInputError);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(calls, 0);
+  });
+
+  it('throws the option TypeError at construction for an option given as null', () => {
+    const fn = async (keys: readonly number[]) => keys;
+    for (const name of [
+      'maxBatch',
+      'maxConcurrentBatches',
+      'maxQueue',
+      'cacheSize',
+      'cacheTtl',
+      'schedule',
+      'cache',
+    ]) {
+      assert.throws(
+        () => new Loader(fn, { [name]: null }),
+        (e: unknown) => e instanceof TypeError && e.message.includes('got `null` (null)'),
+        name,
+      );
+    }
   });
 });
