@@ -5,6 +5,7 @@ import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
+import { invalidOptions } from './call-options.js';
 
 /** Context passed to a flush function. */
 export interface FlushContext {
@@ -132,7 +133,7 @@ export interface BatchWriterStats {
   readonly inFlight: number;
   /** `add` calls waiting for room now. */
   readonly waiting: number;
-  /** Adds refused with `ClosedError`. */
+  /** Adds refused with `ClosedError` or `InvalidInputError` (bad per-call options). */
   readonly rejected: number;
   /** Adds whose signal aborted before they were accepted. */
   readonly aborted: number;
@@ -307,10 +308,15 @@ export class BatchWriter<T> implements AsyncDisposable {
   /**
    * Accepts an item for writing. Resolves at once while fewer than `maxPending` items are
    * unwritten, otherwise when room frees up (FIFO). Rejects with `ClosedError` after `close()`,
-   * or with `signal.reason` (the item is then never enqueued).
+   * with `signal.reason` (the item is then never enqueued), or with `InvalidInputError` for bad
+   * options; like every method that returns a promise, it never throws.
    */
   add(item: T, options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return this.#refuseInvalid(invalid);
+    }
+    const signal = options?.signal;
     const refused = this.#refusal(signal);
     if (refused !== undefined) return refused;
     if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
@@ -327,7 +333,11 @@ export class BatchWriter<T> implements AsyncDisposable {
    * with the batch's last error if it failed (after it was also reported to `onError`).
    */
   addAndWait(item: T, options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return this.#refuseInvalid(invalid);
+    }
+    const signal = options?.signal;
     const refused = this.#refusal(signal);
     if (refused !== undefined) return refused;
     let done!: Resolve;
@@ -349,7 +359,11 @@ export class BatchWriter<T> implements AsyncDisposable {
    * is written or reported failed. Adds still waiting for room are not covered.
    */
   flush(options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
+    const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     this.#sealBuffer();
     const target = this.#seq;
@@ -363,7 +377,11 @@ export class BatchWriter<T> implements AsyncDisposable {
    * failed. Idempotent. A `signal` only stops this call's wait; the drain continues.
    */
   close(options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
+    const signal = options?.signal;
     if (this.#closing === undefined) {
       this.#closed = true;
       this.#closing = new Promise<void>((resolve) => (this.#closeResolve = resolve));
@@ -378,10 +396,9 @@ export class BatchWriter<T> implements AsyncDisposable {
     return this.close();
   }
 
-  #signalOf(options: WriteOptions): AbortSignal | undefined {
-    v.options('options', options);
-    v.abortSignal('signal', options.signal);
-    return options.signal;
+  #refuseInvalid(error: Error): Promise<never> {
+    this.#rejected++;
+    return Promise.reject(error);
   }
 
   #refusal(signal: AbortSignal | undefined): Promise<never> | undefined {

@@ -9,6 +9,7 @@ import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import type { Outcome } from '../limit/settle.js';
+import { invalidOptions } from './call-options.js';
 import type { CacheLike } from './cache-like.js';
 
 /** What a batch function may return: values aligned with the keys, or a `Map` keyed by them. */
@@ -134,7 +135,7 @@ export interface LoaderStats {
   readonly abortedBatches: number;
   /** Loads whose signal aborted. */
   readonly aborted: number;
-  /** Loads refused: `QueueFullError`, `ClosedError`. */
+  /** Loads refused: `QueueFullError`, `ClosedError`, `InvalidInputError`. */
   readonly rejected: number;
   /** Batch-function calls in flight now. */
   readonly inFlight: number;
@@ -336,8 +337,13 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#cache !== undefined && Object.getPrototypeOf(this.#cache) === Cache.prototype
         ? (this.#cache as Cache<C, Entry<V, K, C>>)
         : undefined;
-    const clock: { readonly now?: unknown } | undefined = options.clock;
-    if (clock !== undefined) v.isFunction('clock.now', clock.now);
+    const clock: unknown = options.clock;
+    if (
+      clock !== undefined &&
+      (typeof clock !== 'object' || clock === null || typeof (clock as { now?: unknown }).now !== 'function')
+    ) {
+      throw new TypeError(v.expectation('clock', 'an object with a now() method or undefined', clock));
+    }
     this.#clock = options.clock ?? monotonicClock;
   }
 
@@ -374,10 +380,13 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#loads++;
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      v.options('options', options);
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) {
+        this.#rejected++;
+        return Promise.reject(invalid);
+      }
       signal = options.signal;
       if (signal !== undefined) {
-        v.abortSignal('signal', signal);
         if (signal.aborted) {
           this.#aborted++;
           return Promise.reject(signal.reason as Error);
@@ -467,10 +476,19 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
    */
   loadMany(keys: Iterable<K>, options?: LoaderLoadOptions): Promise<Outcome<V>[]> {
     if (keys === null || typeof (keys as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
-      return Promise.reject(new TypeError(`Expected \`keys\` to be an iterable, got ${v.describe(keys)}`));
+      return Promise.reject(v.invalidInput('keys', 'an iterable', keys));
+    }
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
     }
     const loads: Promise<Outcome<V>>[] = [];
-    for (const key of keys) loads.push(this.load(key, options).then(fulfilled, rejected));
+    try {
+      for (const key of keys) loads.push(this.load(key, options).then(fulfilled, rejected));
+    } catch (error) {
+      // The iterable threw: the loads already made still settle on their own.
+      return Promise.reject(error);
+    }
     return Promise.all(loads);
   }
 

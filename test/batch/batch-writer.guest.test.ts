@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/batch/index.js';
+import { InvalidInputError } from '../../src/errors.js';
 
 describe('BatchWriter with user code that is synchronous, throws or mutates', () => {
   it('admits thousands of waiting adds through a synchronous flush without deep recursion', async () => {
@@ -169,5 +170,34 @@ describe('BatchWriter option validation', () => {
         `retry.${name}`,
       );
     }
+  });
+});
+
+describe('BatchWriter runtime misuse', () => {
+  it('rejects (never throws) add, addAndWait, flush and close with bad options with InvalidInputError', async () => {
+    const writer = new BatchWriter<number>(() => undefined);
+    const calls: (() => Promise<void>)[] = [
+      () => writer.add(1, { signal: 5 } as never),
+      () => writer.addAndWait(1, 5 as never),
+      () => writer.flush({ signal: {} } as never),
+      () => writer.close({ signal: 'x' } as never),
+    ];
+    for (const call of calls) {
+      let result!: Promise<void>;
+      assert.doesNotThrow(() => {
+        result = call();
+      });
+      await assert.rejects(result, (e: unknown) => {
+        assert.ok(e instanceof InvalidInputError, String(e));
+        assert.match(
+          (e as Error).message,
+          /^Expected `(signal|options)` to be an (AbortSignal|object) or undefined, got /,
+        );
+        return true;
+      });
+    }
+    assert.equal(writer.stats.items, 0);
+    assert.equal(writer.closed, false, 'a close with bad options did not close');
+    await writer.close();
   });
 });

@@ -278,3 +278,50 @@ describe('Loader input validation', () => {
     }
   });
 });
+
+describe('Loader runtime misuse', () => {
+  const isInvalid = (message: string) => (e: unknown) => {
+    assert.ok(e instanceof InvalidInputError, String(e));
+    assert.equal((e as Error).message, message);
+    return true;
+  };
+
+  it('rejects (never throws) a load with bad options with InvalidInputError', async () => {
+    const loader = new Loader<number, number>(async (keys) => keys);
+    let badSignal!: Promise<number>;
+    let badOptions!: Promise<number>;
+    assert.doesNotThrow(() => {
+      badSignal = loader.load(1, { signal: 5 } as never);
+      badOptions = loader.load(1, 5 as never);
+    });
+    await assert.rejects(
+      badSignal,
+      isInvalid('Expected `signal` to be an AbortSignal or undefined, got `5` (number)'),
+    );
+    await assert.rejects(
+      badOptions,
+      isInvalid('Expected `options` to be an object or undefined, got `5` (number)'),
+    );
+  });
+
+  it('rejects loadMany of a non-iterable, or with bad options, with InvalidInputError', async () => {
+    const loader = new Loader<number, number>(async (keys) => keys);
+    await assert.rejects(
+      loader.loadMany(5 as never),
+      isInvalid('Expected `keys` to be an iterable, got `5` (number)'),
+    );
+    await assert.rejects(
+      loader.loadMany([1], { signal: 'x' } as never),
+      isInvalid('Expected `signal` to be an AbortSignal or undefined, got `"x"` (string)'),
+    );
+  });
+
+  it('throws a TypeError in the DESIGN shape for clock: null', () => {
+    assert.throws(
+      () => new Loader(async (keys: readonly number[]) => keys, { clock: null } as never),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        e.message === 'Expected `clock` to be an object with a now() method or undefined, got `null` (null)',
+    );
+  });
+});
