@@ -1,5 +1,6 @@
 import { ClosedError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { reportError, watchResult } from '../internal/report.js';
 import { captureContext, type ContextRunner } from '../internal/context.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
@@ -139,6 +140,12 @@ export interface BatchWriterStats {
   readonly aborted: number;
   /** Calls of `onError` that threw or rejected. */
   readonly onErrorFailures: number;
+  /**
+   * Calls of `retry.retryIf` or `retry.random` that threw. A throwing `retryIf` counts as "do
+   * not retry" (the batch is reported failed); a throwing `random` as 0.5. Each such throw, and
+   * each `onError` failure, is published on `sluice:batch:error` as `{ error, source, where }`.
+   */
+  readonly callbackFailures: number;
 }
 
 type Resolve = (value: unknown) => void;
@@ -243,6 +250,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   #rejected = 0;
   #aborted = 0;
   #onErrorFailures = 0;
+  #callbackFailures = 0;
 
   constructor(flushFn: FlushFn<T>, options: BatchWriterOptions<T> = {}) {
     v.isFunction('flushFn', flushFn);
@@ -287,6 +295,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       rejected: this.#rejected,
       aborted: this.#aborted,
       onErrorFailures: this.#onErrorFailures,
+      callbackFailures: this.#callbackFailures,
     };
   }
 
@@ -523,7 +532,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   }
 
   #failed(batch: WriteBatch<T>, error: unknown): void {
-    if (batch.attempt < this.#attempts && this.#shouldRetry(error)) {
+    if (batch.attempt < this.#attempts && this.#shouldRetry(batch, error)) {
       this.#retries++;
       const delay = this.#backoff(batch.attempt);
       if (channel.retry.hasSubscribers) {
@@ -549,29 +558,45 @@ export class BatchWriter<T> implements AsyncDisposable {
       try {
         const items = batch.items.slice();
         const out = batch.context(() => onError(items, error));
-        if (typeof (out as { then?: unknown } | null)?.then === 'function') {
-          void Promise.resolve(out).then(noop, () => this.#onErrorFailures++);
-        }
-      } catch {
+        watchResult(out, channel.error, this, 'onError', this.#onErrorRejected);
+      } catch (thrown) {
         this.#onErrorFailures++;
+        reportError(channel.error, thrown, this, 'onError');
       }
     }
     this.#complete(batch, error, false);
   }
 
-  #shouldRetry(error: unknown): boolean {
-    if (this.#retryIf === undefined) return true;
+  readonly #onErrorRejected = (): void => {
+    this.#onErrorFailures++;
+  };
+
+  #shouldRetry(batch: WriteBatch<T>, error: unknown): boolean {
+    const retryIf = this.#retryIf;
+    if (retryIf === undefined) return true;
     try {
-      return this.#retryIf(error);
-    } catch {
+      return batch.context(() => retryIf(error));
+    } catch (thrown) {
+      this.#callbackFailed(thrown, 'retry.retryIf');
       return false;
     }
+  }
+
+  #callbackFailed(error: unknown, where: string): void {
+    this.#callbackFailures++;
+    reportError(channel.error, error, this, where);
   }
 
   #backoff(attempt: number): number {
     const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
     if (!this.#jitter) return delay;
-    const u = this.#random();
+    let u: number;
+    try {
+      u = this.#random();
+    } catch (thrown) {
+      this.#callbackFailed(thrown, 'retry.random');
+      u = 0.5;
+    }
     // A source outside [0, 1) must not turn into a negative or unbounded delay.
     return (u >= 0 && u < 1 ? u : 0.5) * delay;
   }

@@ -2,6 +2,7 @@ import { Cache } from '../cache/index.js';
 import { IntTable, isInt32 } from '../internal/int-table.js';
 import { BatchResultError, ClosedError, QueueFullError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { reportError } from '../internal/report.js';
 import { captureContext, type ContextRunner } from '../internal/context.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
@@ -143,6 +144,12 @@ export interface LoaderStats {
   readonly queued: number;
   /** Total time batch-function calls took, in ms. */
   readonly batchMs: number;
+  /**
+   * Calls of `cacheKey` or of a user-supplied cache's methods that threw; each is published on
+   * `sluice:batch:error` as `{ error, source, where }`, and the load it belonged to (if any)
+   * rejects with the error. Never breaks the Loader or another load.
+   */
+  readonly callbackFailures: number;
 }
 
 type Resolve = (value: unknown) => void;
@@ -224,7 +231,7 @@ class Context<K, C, V> implements BatchContext {
 const resolved = Promise.resolve();
 /** The promise of a spare entry (see `Loader#spare`) until a load fills it in; never awaited. */
 const unfilled: Promise<unknown> = resolved;
-const channel = channels('batch', ['dispatch', 'settle']);
+const channel = channels('batch', ['dispatch', 'settle', 'error']);
 
 /**
  * Coalesces individual `load(key)` calls made in the same tick into calls of a batch function,
@@ -291,6 +298,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #aborted = 0;
   #rejected = 0;
   #batchMs = 0;
+  #callbackFailures = 0;
 
   constructor(batchFn: BatchFn<K, V>, options: LoaderOptions<K, V, C> = {}) {
     v.isFunction('batchFn', batchFn);
@@ -362,6 +370,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       inFlight: this.#inFlight,
       queued: this.#queued,
       batchMs: this.#batchMs,
+      callbackFailures: this.#callbackFailures,
     };
   }
 
@@ -401,7 +410,15 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#rejected++;
       return Promise.reject(v.invalidInput('key', 'a value other than undefined or null', key));
     }
-    const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
+    let ck: C;
+    if (this.#cacheKey === undefined) ck = key as unknown as C;
+    else {
+      try {
+        ck = this.#cacheKey(key);
+      } catch (error) {
+        return this.#refuseFailed(error, 'cacheKey');
+      }
+    }
     const cache = this.#cache;
     let batch: Batch<K, C, V> | undefined;
     let promise: Promise<V>;
@@ -419,14 +436,21 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
           hit = sluiceCache.getOrSet(ck, spare);
         } catch (error) {
           // A throwing onEvict: never leave the unfilled spare cached.
-          if (sluiceCache.peek(ck) === spare) sluiceCache.delete(ck);
-          this.#rejected++;
-          return Promise.reject(error);
+          try {
+            if (sluiceCache.peek(ck) === spare) sluiceCache.delete(ck);
+          } catch (again) {
+            this.#callbackFailed(again, 'cache.delete');
+          }
+          return this.#refuseFailed(error, 'cache.getOrSet');
         }
         if (hit === undefined) stored = spare;
         else this.#spare = spare;
       } else {
-        hit = cache.get(ck);
+        try {
+          hit = cache.get(ck);
+        } catch (error) {
+          return this.#refuseFailed(error, 'cache.get');
+        }
       }
     }
     if (hit !== undefined) {
@@ -458,7 +482,12 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       } else if (cache !== undefined) {
         const entry = new Entry<V, K, C>(promise, captured, batch);
         (batch.entries as Entry<V, K, C>[]).push(entry);
-        cache.set(ck, entry);
+        try {
+          cache.set(ck, entry);
+        } catch (error) {
+          // The load still joins the batch; the key is just not shared or cached.
+          this.#callbackFailed(error, 'cache.set');
+        }
       } else {
         (batch.resolves as Resolve[]).push(captured);
       }
@@ -561,6 +590,27 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     (batch.hitEntries ??= []).push(entry);
     if (signal === undefined) return promise;
     return this.#withSignal(undefined, promise, signal) as Promise<V>;
+  }
+
+  /** Removes `entry` from the cache if it is still the key's; a throwing cache is reported. */
+  #forget(cache: CacheLike<C, Entry<V, K, C>>, ck: C, entry: Entry<V, K, C>): void {
+    try {
+      if (cache.get(ck) === entry) cache.delete(ck);
+    } catch (error) {
+      this.#callbackFailed(error, 'cache.delete');
+    }
+  }
+
+  #callbackFailed(error: unknown, where: string): void {
+    this.#callbackFailures++;
+    reportError(channel.error, error, this, where);
+  }
+
+  /** A user callback threw during a load: counted, reported, and the load rejects with it. */
+  #refuseFailed(error: unknown, where: string): Promise<never> {
+    this.#callbackFailed(error, where);
+    this.#rejected++;
+    return Promise.reject(error);
   }
 
   #refuseFull(): Promise<never> {
@@ -713,8 +763,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
         const reason: unknown = value;
         resolve(Promise.reject(reason));
         if (cache !== undefined && entries !== undefined) {
-          const ck = ckeys[i] as C;
-          if (cache.get(ck) === entries[i]) cache.delete(ck);
+          this.#forget(cache, ckeys[i] as C, entries[i] as Entry<V, K, C>);
         }
       } else {
         if (entries !== undefined) (entries[i] as Entry<V, K, C>).value = value;
@@ -816,8 +865,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (cache !== undefined && entries !== undefined) {
       const ckeys = batch.ckeys ?? (batch.keys as unknown as C[]);
       for (let i = 0; i < entries.length; i++) {
-        const ck = ckeys[i] as C;
-        if (cache.get(ck) === entries[i]) cache.delete(ck);
+        this.#forget(cache, ckeys[i] as C, entries[i] as Entry<V, K, C>);
       }
     }
     batch.controller?.abort(reason);

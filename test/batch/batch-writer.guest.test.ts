@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/batch/index.js';
 import { InvalidInputError } from '../../src/errors.js';
@@ -199,5 +200,108 @@ describe('BatchWriter runtime misuse', () => {
     assert.equal(writer.stats.items, 0);
     assert.equal(writer.closed, false, 'a close with bad options did not close');
     await writer.close();
+  });
+});
+
+describe('BatchWriter user callbacks that throw', () => {
+  function captureReports() {
+    const reports: { error: unknown; where: string }[] = [];
+    const onMessage = (message: unknown) => {
+      const m = message as { error: unknown; where?: string };
+      if (m.where !== undefined) reports.push({ error: m.error, where: m.where });
+    };
+    subscribe('sluice:batch:error', onMessage);
+    return { reports, stop: () => unsubscribe('sluice:batch:error', onMessage) };
+  }
+
+  it('retries with a fallback delay when retry.random throws, loses nothing and reports it', async () => {
+    const { reports, stop } = captureReports();
+    try {
+      const boom = new Error('no entropy');
+      let tries = 0;
+      const writer = new BatchWriter<number>(
+        async () => {
+          if (++tries === 1) throw new Error('transient');
+        },
+        {
+          maxItems: 1,
+          retry: {
+            attempts: 2,
+            delayMs: 1,
+            random: () => {
+              throw boom;
+            },
+          },
+        },
+      );
+      await writer.add(1);
+      await writer.close();
+      assert.equal(writer.stats.written, 1);
+      assert.equal(writer.stats.callbackFailures, 1);
+      assert.deepEqual(reports, [{ error: boom, where: 'retry.random' }]);
+    } finally {
+      stop();
+    }
+  });
+
+  it('reports a batch failed when retry.retryIf throws, and reports the throw', async () => {
+    const { reports, stop } = captureReports();
+    try {
+      const boom = new Error('bad predicate');
+      const failed: number[][] = [];
+      const writer = new BatchWriter<number>(
+        () => {
+          throw new Error('down');
+        },
+        {
+          maxItems: 1,
+          retry: {
+            attempts: 3,
+            delayMs: 1,
+            retryIf: () => {
+              throw boom;
+            },
+          },
+          onError: (items) => void failed.push([...items]),
+        },
+      );
+      await writer.add(1);
+      await writer.close();
+      assert.deepEqual(failed, [[1]]);
+      assert.equal(writer.stats.callbackFailures, 1);
+      assert.deepEqual(reports, [{ error: boom, where: 'retry.retryIf' }]);
+    } finally {
+      stop();
+    }
+  });
+
+  it('counts and reports an onError that throws or rejects', async () => {
+    const { reports, stop } = captureReports();
+    try {
+      let calls = 0;
+      const writer = new BatchWriter<number>(
+        () => {
+          throw new Error('down');
+        },
+        {
+          maxItems: 1,
+          onError: () => {
+            if (++calls === 1) throw new Error('sync');
+            return Promise.reject(new Error('async'));
+          },
+        },
+      );
+      await writer.add(1);
+      await writer.add(2);
+      await writer.close();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      assert.equal(writer.stats.onErrorFailures, 2);
+      assert.deepEqual(
+        reports.map((r) => `${r.where}:${(r.error as Error).message}`),
+        ['onError:sync', 'onError:async'],
+      );
+    } finally {
+      stop();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { Loader } from '../../src/batch/index.js';
 import { InvalidInputError } from '../../src/errors.js';
@@ -323,5 +324,86 @@ describe('Loader runtime misuse', () => {
         e instanceof TypeError &&
         e.message === 'Expected `clock` to be an object with a now() method or undefined, got `null` (null)',
     );
+  });
+});
+
+describe('Loader user callbacks that throw', () => {
+  function captureReports() {
+    const reports: { error: unknown; where: string }[] = [];
+    const onMessage = (message: unknown) => {
+      const m = message as { error: unknown; where?: string };
+      if (m.where !== undefined) reports.push({ error: m.error, where: m.where });
+    };
+    subscribe('sluice:batch:error', onMessage);
+    return { reports, stop: () => unsubscribe('sluice:batch:error', onMessage) };
+  }
+
+  it('rejects (never throws) a load whose cacheKey throws, and reports it', async () => {
+    const { reports, stop } = captureReports();
+    try {
+      const boom = new Error('bad key');
+      const loader = new Loader<{ id?: number }, number, number>(async (keys) => keys.map((k) => k.id ?? 0), {
+        cacheKey: (k) => {
+          if (k.id === undefined) throw boom;
+          return k.id;
+        },
+      });
+      let load!: Promise<number>;
+      assert.doesNotThrow(() => {
+        load = loader.load({});
+      });
+      await assert.rejects(load, (e) => e === boom);
+      assert.equal(await loader.load({ id: 4 }), 4);
+      assert.equal(loader.stats.callbackFailures, 1);
+      assert.deepEqual(reports, [{ error: boom, where: 'cacheKey' }]);
+    } finally {
+      stop();
+    }
+  });
+
+  it('settles every load of a batch although the user cache throws while forgetting a failed key', async () => {
+    const { reports, stop } = captureReports();
+    try {
+      const map = new Map<number, unknown>();
+      const cache = {
+        get: (k: number) => map.get(k),
+        set: (k: number, v: unknown) => map.set(k, v),
+        delete: (): boolean => {
+          throw new Error('cache down');
+        },
+        clear: () => map.clear(),
+      };
+      const loader = new Loader<number, number>(
+        async (keys) => keys.map((k) => (k === 1 ? new Error('no 1') : k)),
+        {
+          cache: cache as never,
+        },
+      );
+      const [one, two] = await Promise.allSettled([loader.load(1), loader.load(2)]);
+      assert.equal(one.status, 'rejected');
+      assert.deepEqual(two, { status: 'fulfilled', value: 2 });
+      assert.equal(loader.stats.callbackFailures, 1);
+      assert.equal(reports[0]?.where, 'cache.delete');
+    } finally {
+      stop();
+    }
+  });
+
+  it('rejects (never throws) a load whose user cache get throws', async () => {
+    const loader = new Loader<number, number>(async (keys) => keys, {
+      cache: {
+        get: () => {
+          throw new Error('cache down');
+        },
+        set: () => undefined,
+        delete: () => undefined,
+        clear: () => undefined,
+      },
+    });
+    let load!: Promise<number>;
+    assert.doesNotThrow(() => {
+      load = loader.load(1);
+    });
+    await assert.rejects(load, { message: 'cache down' });
   });
 });
