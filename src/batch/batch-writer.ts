@@ -1,8 +1,12 @@
 import { ClosedError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { reportError, watchResult } from '../internal/report.js';
+import { captureContext, type ContextRunner } from '../internal/context.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
+import { invalidOptions } from './call-options.js';
 
 /** Context passed to a flush function. */
 export interface FlushContext {
@@ -10,8 +14,13 @@ export interface FlushContext {
   readonly attempt: number;
 }
 
-/** Writes one batch; a throw or a rejection fails the batch (and may retry it). */
-export type FlushFn<T> = (items: T[], context: FlushContext) => unknown;
+/**
+ * Writes one batch; a throw or a rejection fails the batch (and may retry it). `items` is a
+ * fresh array on every try, the writer's own: the function may sort, splice or empty it, and a
+ * retry still gets every item of the batch. Every try runs in the async context
+ * (`AsyncLocalStorage`) of the add that opened the batch.
+ */
+export type FlushFn<T> = (items: readonly T[], context: FlushContext) => unknown;
 
 /** Retry policy of a {@link BatchWriter}: exponential backoff, optionally jittered. */
 export interface BatchRetryOptions {
@@ -87,10 +96,10 @@ export interface BatchWriterOptions<T> {
    * Receives each batch that failed its last try, with the last error. Without it, failures are
    * still counted in `stats.failedItems`, kept in `lastError`, published on
    * `sluice:batch:error` and rejected to `addAndWait` callers. A throw (or rejection) from it
-   * is counted in `stats.onErrorFailures`, and never breaks the writer.
+   * is counted in `stats.onErrorFailures`, and never breaks the writer. `items` is a copy.
    * @default none
    */
-  readonly onError?: (items: T[], error: unknown) => unknown;
+  readonly onError?: (items: readonly T[], error: unknown) => unknown;
 }
 
 /** Per-call options of {@link BatchWriter.add}, `addAndWait`, `flush` and `close`. */
@@ -125,23 +134,32 @@ export interface BatchWriterStats {
   readonly inFlight: number;
   /** `add` calls waiting for room now. */
   readonly waiting: number;
-  /** Adds refused with `ClosedError`. */
+  /** Adds refused with `ClosedError` or `InvalidInputError` (bad per-call options). */
   readonly rejected: number;
   /** Adds whose signal aborted before they were accepted. */
   readonly aborted: number;
   /** Calls of `onError` that threw or rejected. */
   readonly onErrorFailures: number;
+  /**
+   * Calls of `retry.retryIf` or `retry.random` that threw. A throwing `retryIf` counts as "do
+   * not retry" (the batch is reported failed); a throwing `random` as 0.5. Each such throw, and
+   * each `onError` failure, is published on `sluice:batch:error` as `{ error, source, where }`.
+   */
+  readonly callbackFailures: number;
 }
 
 type Resolve = (value: unknown) => void;
 type Reject = (reason: unknown) => void;
 
 interface WriteBatch<T> {
+  /** Never handed to user code (it gets a copy per try), so its length is the batch's size. */
   readonly items: T[];
   /** Completion callbacks of `addAndWait` items, aligned with `items`; absent when none. */
   readonly dones: (Resolve | undefined)[] | undefined;
   /** Sequence number of the first item: batches are contiguous ranges in acceptance order. */
   readonly firstSeq: number;
+  /** The async context of the add that opened the batch: every try runs in it. */
+  readonly context: ContextRunner;
   attempt: number;
 }
 
@@ -155,6 +173,8 @@ class AddWaiter<T> {
     readonly reject: Reject,
     readonly done: Resolve | undefined,
     readonly signal: AbortSignal | undefined,
+    /** The add's async context: it is admitted later, from another batch's completion. */
+    readonly context: ContextRunner,
   ) {}
 }
 
@@ -200,19 +220,24 @@ export class BatchWriter<T> implements AsyncDisposable {
   readonly #jitter: boolean;
   readonly #random: () => number;
   readonly #retryIf: ((error: unknown) => boolean) | undefined;
-  readonly #onError: ((items: T[], error: unknown) => unknown) | undefined;
+  readonly #onError: ((items: readonly T[], error: unknown) => unknown) | undefined;
 
   #buffer: T[] = [];
   #bufferDones: (Resolve | undefined)[] | undefined = undefined;
   #bufferFirstSeq = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #bufferContext: ContextRunner | undefined = undefined;
+  #timer: Timer | undefined = undefined;
   #sealed: WriteBatch<T>[] = [];
   readonly #active = new Set<WriteBatch<T>>();
   readonly #waiters = new Deque<AddWaiter<T>, undefined>(isDead);
-  #flushWaiters: { target: number; resolve: () => void }[] = [];
+  /** `flush` calls waiting, by non-decreasing target; `close` calls with a signal (target ∞). */
+  readonly #flushWaiters = new WaitList();
+  readonly #closeWaiters = new WaitList();
   #seq = 0;
   #pending = 0;
   #closed = false;
+  /** `#pump` is running (see there). */
+  #pumping = false;
   #closing: Promise<void> | undefined = undefined;
   #closeResolve: (() => void) | undefined = undefined;
   #lastError: unknown = undefined;
@@ -225,23 +250,28 @@ export class BatchWriter<T> implements AsyncDisposable {
   #rejected = 0;
   #aborted = 0;
   #onErrorFailures = 0;
+  #callbackFailures = 0;
 
   constructor(flushFn: FlushFn<T>, options: BatchWriterOptions<T> = {}) {
     v.isFunction('flushFn', flushFn);
     v.options('options', options);
     this.#flushFn = flushFn;
-    this.#maxItems = v.positiveInteger('maxItems', options.maxItems ?? 100);
-    this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', options.maxWaitMs ?? 10, true);
-    this.#maxPending = v.positiveInteger('maxPending', options.maxPending ?? 10_000, true);
-    this.#concurrency = v.positiveInteger('concurrency', options.concurrency ?? 1, true);
-    const retry: unknown = options.retry ?? false;
-    if (retry !== false) v.options('retry', retry);
+    // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
+    this.#maxItems = v.positiveInteger('maxItems', orDefault(options.maxItems, 100));
+    this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', orDefault(options.maxWaitMs, 10), true);
+    this.#maxPending = v.positiveInteger('maxPending', orDefault(options.maxPending, 10_000), true);
+    this.#concurrency = v.positiveInteger('concurrency', orDefault(options.concurrency, 1), true);
+    const retry: unknown = orDefault<unknown>(options.retry, false);
+    if (retry !== false && (typeof retry !== 'object' || retry === null)) {
+      throw new TypeError(v.expectation('retry', 'an object, false or undefined', retry));
+    }
     const r = (retry === false ? {} : retry) as BatchRetryOptions;
-    this.#attempts = retry === false ? 1 : v.positiveInteger('retry.attempts', r.attempts ?? 3, true);
-    this.#delayMs = v.nonNegativeNumber('retry.delayMs', r.delayMs ?? 100);
-    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', r.maxDelayMs ?? 10_000);
-    this.#factor = v.positiveNumber('retry.factor', r.factor ?? 2);
-    this.#jitter = v.oneOf('retry.jitter', r.jitter ?? 'full', ['full', 'none']) === 'full';
+    this.#attempts =
+      retry === false ? 1 : v.positiveInteger('retry.attempts', orDefault(r.attempts, 3), true);
+    this.#delayMs = v.nonNegativeNumber('retry.delayMs', orDefault(r.delayMs, 100));
+    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', orDefault(r.maxDelayMs, 10_000));
+    this.#factor = v.positiveNumber('retry.factor', orDefault(r.factor, 2));
+    this.#jitter = v.oneOf('retry.jitter', orDefault<unknown>(r.jitter, 'full'), ['full', 'none']) === 'full';
     v.optionalFunction('retry.random', r.random);
     this.#random = r.random ?? Math.random;
     v.optionalFunction('retry.retryIf', r.retryIf);
@@ -265,6 +295,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       rejected: this.#rejected,
       aborted: this.#aborted,
       onErrorFailures: this.#onErrorFailures,
+      callbackFailures: this.#callbackFailures,
     };
   }
 
@@ -286,14 +317,19 @@ export class BatchWriter<T> implements AsyncDisposable {
   /**
    * Accepts an item for writing. Resolves at once while fewer than `maxPending` items are
    * unwritten, otherwise when room frees up (FIFO). Rejects with `ClosedError` after `close()`,
-   * or with `signal.reason` (the item is then never enqueued).
+   * with `signal.reason` (the item is then never enqueued), or with `InvalidInputError` for bad
+   * options; like every method that returns a promise, it never throws.
    */
   add(item: T, options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return this.#refuseInvalid(invalid);
+    }
+    const signal = options?.signal;
     const refused = this.#refusal(signal);
     if (refused !== undefined) return refused;
     if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
-      this.#accept(item, undefined);
+      this.#accept(item, undefined, undefined);
       return RESOLVED;
     }
     return new Promise<void>((resolve, reject) =>
@@ -306,7 +342,11 @@ export class BatchWriter<T> implements AsyncDisposable {
    * with the batch's last error if it failed (after it was also reported to `onError`).
    */
   addAndWait(item: T, options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return this.#refuseInvalid(invalid);
+    }
+    const signal = options?.signal;
     const refused = this.#refusal(signal);
     if (refused !== undefined) return refused;
     let done!: Resolve;
@@ -316,7 +356,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       fail = reject;
     });
     if (this.#pending < this.#maxPending && this.#waiters.size === 0) {
-      this.#accept(item, done);
+      this.#accept(item, done, undefined);
       return signal === undefined ? written : raceSignal(written, signal);
     }
     this.#wait(item, noop, fail, done, signal);
@@ -328,13 +368,16 @@ export class BatchWriter<T> implements AsyncDisposable {
    * is written or reported failed. Adds still waiting for room are not covered.
    */
   flush(options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
+    const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     this.#sealBuffer();
     const target = this.#seq;
     if (this.#lowWater() >= target) return RESOLVED;
-    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ target, resolve }));
-    return signal === undefined ? done : raceSignal(done, signal);
+    return this.#flushWaiters.wait(target, signal);
   }
 
   /**
@@ -343,24 +386,28 @@ export class BatchWriter<T> implements AsyncDisposable {
    * failed. Idempotent. A `signal` only stops this call's wait; the drain continues.
    */
   close(options?: WriteOptions): Promise<void> {
-    const signal = options === undefined ? undefined : this.#signalOf(options);
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
+    const signal = options?.signal;
     if (this.#closing === undefined) {
       this.#closed = true;
       this.#closing = new Promise<void>((resolve) => (this.#closeResolve = resolve));
       this.#sealBuffer();
       this.#checkIdle();
     }
-    return signal === undefined ? this.#closing : raceSignal(this.#closing, signal);
+    if (signal === undefined || this.#closeResolve === undefined) return this.#closing;
+    return this.#closeWaiters.wait(Infinity, signal);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  #signalOf(options: WriteOptions): AbortSignal | undefined {
-    v.options('options', options);
-    v.abortSignal('signal', options.signal);
-    return options.signal;
+  #refuseInvalid(error: Error): Promise<never> {
+    this.#rejected++;
+    return Promise.reject(error);
   }
 
   #refusal(signal: AbortSignal | undefined): Promise<never> | undefined {
@@ -382,7 +429,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     done: Resolve | undefined,
     signal: AbortSignal | undefined,
   ): void {
-    const waiter = new AddWaiter(item, resolve, reject, done, signal);
+    const waiter = new AddWaiter(item, resolve, reject, done, signal, captureContext());
     if (signal !== undefined) {
       waiter.listener = linkSignal(signal, () => {
         if (waiter.dead) return;
@@ -396,16 +443,14 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#waiters.push(waiter, undefined, 0);
   }
 
-  #accept(item: T, done: Resolve | undefined): void {
+  /** `context`: the add's captured context when it is not the current one (an admitted waiter). */
+  #accept(item: T, done: Resolve | undefined, context: ContextRunner | undefined): void {
     const buffer = this.#buffer;
     if (buffer.length === 0) {
       this.#bufferFirstSeq = this.#seq;
-      if (this.#maxWaitMs !== Infinity && !this.#closed) {
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          this.#sealBuffer();
-        }, this.#maxWaitMs);
-      }
+      this.#bufferContext = context ?? captureContext();
+      if (this.#maxWaitMs !== Infinity && !this.#closed)
+        this.#timer = schedule(this.#onMaxWait, this.#maxWaitMs, true);
     }
     buffer.push(item);
     if (done !== undefined) {
@@ -419,9 +464,14 @@ export class BatchWriter<T> implements AsyncDisposable {
     if (buffer.length >= this.#maxItems || this.#pending >= this.#maxPending) this.#sealBuffer();
   }
 
+  readonly #onMaxWait = (): void => {
+    this.#timer = undefined;
+    this.#sealBuffer();
+  };
+
   #sealBuffer(): void {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#timer.cancel();
       this.#timer = undefined;
     }
     if (this.#buffer.length === 0) return;
@@ -429,18 +479,32 @@ export class BatchWriter<T> implements AsyncDisposable {
       items: this.#buffer,
       dones: this.#bufferDones,
       firstSeq: this.#bufferFirstSeq,
+      context: this.#bufferContext as ContextRunner,
       attempt: 0,
     });
+    this.#bufferContext = undefined;
     this.#buffer = [];
     this.#bufferDones = undefined;
     this.#pump();
   }
 
+  /**
+   * Starts sealed batches while there is room. Not re-entrant: a synchronous flush completes
+   * inside `#try`, and its completion admits waiting adds and seals more batches; those are
+   * picked up by this loop instead of a nested call per batch (which would grow the stack by
+   * one frame chain per waiting add and overflow it).
+   */
   #pump(): void {
-    while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
-      const batch = this.#sealed.shift() as WriteBatch<T>;
-      this.#active.add(batch);
-      this.#try(batch);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
+        const batch = this.#sealed.shift() as WriteBatch<T>;
+        this.#active.add(batch);
+        this.#try(batch);
+      }
+    } finally {
+      this.#pumping = false;
     }
   }
 
@@ -450,7 +514,9 @@ export class BatchWriter<T> implements AsyncDisposable {
       channel.flush.publish({ writer: this, size: batch.items.length, attempt });
     let result: unknown;
     try {
-      result = this.#flushFn(batch.items, { attempt });
+      const flushFn = this.#flushFn;
+      const items = batch.items.slice();
+      result = batch.context(() => flushFn(items, { attempt }));
     } catch (error) {
       this.#failed(batch, error);
       return;
@@ -466,7 +532,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   }
 
   #failed(batch: WriteBatch<T>, error: unknown): void {
-    if (batch.attempt < this.#attempts && this.#shouldRetry(error)) {
+    if (batch.attempt < this.#attempts && this.#shouldRetry(batch, error)) {
       this.#retries++;
       const delay = this.#backoff(batch.attempt);
       if (channel.retry.hasSubscribers) {
@@ -478,40 +544,59 @@ export class BatchWriter<T> implements AsyncDisposable {
           error,
         });
       }
-      setTimeout(() => this.#try(batch), delay);
+      // Referenced, like the maxWaitMs timer: a batch waiting to retry is pending work.
+      schedule(() => this.#try(batch), delay, true);
       return;
     }
     this.#failedBatches++;
     this.#failedItems += batch.items.length;
     this.#lastError = error;
-    if (channel.error.hasSubscribers) channel.error.publish({ writer: this, items: batch.items, error });
+    if (channel.error.hasSubscribers)
+      channel.error.publish({ writer: this, items: batch.items.slice(), error });
     const onError = this.#onError;
     if (onError !== undefined) {
       try {
-        const out = onError(batch.items, error);
-        if (typeof (out as { then?: unknown } | null)?.then === 'function') {
-          void Promise.resolve(out).then(noop, () => this.#onErrorFailures++);
-        }
-      } catch {
+        const items = batch.items.slice();
+        const out = batch.context(() => onError(items, error));
+        watchResult(out, channel.error, this, 'onError', this.#onErrorRejected);
+      } catch (thrown) {
         this.#onErrorFailures++;
+        reportError(channel.error, thrown, this, 'onError');
       }
     }
     this.#complete(batch, error, false);
   }
 
-  #shouldRetry(error: unknown): boolean {
-    if (this.#retryIf === undefined) return true;
+  readonly #onErrorRejected = (): void => {
+    this.#onErrorFailures++;
+  };
+
+  #shouldRetry(batch: WriteBatch<T>, error: unknown): boolean {
+    const retryIf = this.#retryIf;
+    if (retryIf === undefined) return true;
     try {
-      return this.#retryIf(error);
-    } catch {
+      return batch.context(() => retryIf(error));
+    } catch (thrown) {
+      this.#callbackFailed(thrown, 'retry.retryIf');
       return false;
     }
+  }
+
+  #callbackFailed(error: unknown, where: string): void {
+    this.#callbackFailures++;
+    reportError(channel.error, error, this, where);
   }
 
   #backoff(attempt: number): number {
     const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
     if (!this.#jitter) return delay;
-    const u = this.#random();
+    let u: number;
+    try {
+      u = this.#random();
+    } catch (thrown) {
+      this.#callbackFailed(thrown, 'retry.random');
+      u = 0.5;
+    }
     // A source outside [0, 1) must not turn into a negative or unbounded delay.
     return (u >= 0 && u < 1 ? u : 0.5) * delay;
   }
@@ -544,7 +629,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       const waiter = this.#waiters.shift() as AddWaiter<T>;
       waiter.dead = true;
       unlinkSignal(waiter.signal, waiter.listener);
-      this.#accept(waiter.item, waiter.done);
+      this.#accept(waiter.item, waiter.done, waiter.context);
       waiter.resolve(undefined);
     }
     if (this.#closed) this.#sealBuffer();
@@ -561,13 +646,7 @@ export class BatchWriter<T> implements AsyncDisposable {
 
   #notifyFlushes(): void {
     if (this.#flushWaiters.length === 0) return;
-    const low = this.#lowWater();
-    const waiters = this.#flushWaiters;
-    let i = 0;
-    while (i < waiters.length && (waiters[i] as { target: number }).target <= low) i++;
-    if (i === 0) return;
-    const ready = waiters.splice(0, i);
-    for (const w of ready) w.resolve();
+    this.#flushWaiters.release(this.#lowWater());
   }
 
   #checkIdle(): void {
@@ -576,11 +655,84 @@ export class BatchWriter<T> implements AsyncDisposable {
       const resolve = this.#closeResolve;
       this.#closeResolve = undefined;
       resolve();
+      this.#closeWaiters.release(Infinity);
     }
   }
 }
 
 function noop(): void {}
+
+/** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
+/** A `flush` / `close` call waiting; `reject` and `listener` only when it has a signal. */
+class Waiter {
+  dead = false;
+  listener: (() => void) | undefined = undefined;
+  constructor(
+    readonly target: number,
+    readonly resolve: () => void,
+    readonly reject: Reject | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+}
+
+/**
+ * Waiters in non-decreasing `target` order, released by prefix. An aborted waiter is marked dead
+ * and rejects at once; dead ones are dropped when they reach the front or, once they are more
+ * than 64 and outnumber the live ones, by one compaction (amortised O(1)), so a storm of aborted
+ * `flush({ signal })` calls behind a stuck batch pins no memory.
+ */
+class WaitList {
+  #items: Waiter[] = [];
+  #dead = 0;
+
+  get length(): number {
+    return this.#items.length;
+  }
+
+  wait(target: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) {
+      return new Promise<void>((resolve) =>
+        this.#items.push(new Waiter(target, resolve, undefined, undefined)),
+      );
+    }
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter(target, resolve, reject, signal);
+      waiter.listener = linkSignal(signal, () => {
+        if (waiter.dead) return;
+        waiter.dead = true;
+        reject(signal.reason as Error);
+        if (++this.#dead > 64 && this.#dead * 2 > this.#items.length) {
+          this.#items = this.#items.filter((w) => !w.dead);
+          this.#dead = 0;
+        }
+      });
+      this.#items.push(waiter);
+    });
+  }
+
+  /** Resolves every waiter whose target is ≤ `low` (and drops dead ones ahead of them). */
+  release(low: number): void {
+    const items = this.#items;
+    let i = 0;
+    while (i < items.length && ((items[i] as Waiter).dead || (items[i] as Waiter).target <= low)) i++;
+    if (i === 0) return;
+    const ready = items.splice(0, i);
+    for (const w of ready) {
+      if (w.dead) {
+        this.#dead--;
+        continue;
+      }
+      w.dead = true;
+      unlinkSignal(w.signal, w.listener);
+      w.resolve();
+    }
+  }
+}
 
 /** Rejects with `signal.reason` when it aborts first; unlinks the listener when `promise` settles. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

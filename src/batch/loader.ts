@@ -2,11 +2,15 @@ import { Cache } from '../cache/index.js';
 import { IntTable, isInt32 } from '../internal/int-table.js';
 import { BatchResultError, ClosedError, QueueFullError } from '../errors.js';
 import { channels } from '../internal/channels.js';
+import { reportError } from '../internal/report.js';
+import { captureContext, type ContextRunner } from '../internal/context.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import type { Outcome } from '../limit/settle.js';
+import { invalidOptions } from './call-options.js';
 import type { CacheLike } from './cache-like.js';
 
 /** What a batch function may return: values aligned with the keys, or a `Map` keyed by them. */
@@ -22,6 +26,10 @@ export interface BatchContext {
  * Loads many keys in one call. Return an array aligned with `keys` (an `Error` at a position
  * rejects only that key) or a `Map` from key to value (a key missing from the map rejects with
  * `BatchResultError`). An array of the wrong length, a throw or a rejection fails every key.
+ * `keys` is a fresh array per call that the Loader never reads again: sorting or emptying it
+ * is harmless (an array result still aligns with the order the keys were sent in).
+ * It runs in the async context (`AsyncLocalStorage`) of the load that opened the batch — also
+ * when the batch waited behind `maxConcurrentBatches` and another batch's completion starts it.
  */
 export type BatchFn<K, V> = (
   keys: readonly K[],
@@ -128,7 +136,7 @@ export interface LoaderStats {
   readonly abortedBatches: number;
   /** Loads whose signal aborted. */
   readonly aborted: number;
-  /** Loads refused: `QueueFullError`, `ClosedError`. */
+  /** Loads refused: `QueueFullError`, `ClosedError`, `InvalidInputError`. */
   readonly rejected: number;
   /** Batch-function calls in flight now. */
   readonly inFlight: number;
@@ -136,6 +144,12 @@ export interface LoaderStats {
   readonly queued: number;
   /** Total time batch-function calls took, in ms. */
   readonly batchMs: number;
+  /**
+   * Calls of `cacheKey` or of a user-supplied cache's methods that threw; each is published on
+   * `sluice:batch:error` as `{ error, source, where }`, and the load it belonged to (if any)
+   * rejects with the error. Never breaks the Loader or another load.
+   */
+  readonly callbackFailures: number;
 }
 
 type Resolve = (value: unknown) => void;
@@ -145,8 +159,14 @@ const SEALED = 1;
 const IN_FLIGHT = 2;
 const DONE = 3;
 
-/** A cached key: its promise and, while it is collected or in flight, its resolver and batch. */
+/**
+ * A cached key: its promise and, while it is collected or in flight, its resolver and batch;
+ * once settled, its value (or, for a primed error, the error with `failed` set), so that a
+ * cache hit can be answered without adopting the promise.
+ */
 class Entry<V, K, C> implements LoaderEntry<V> {
+  value: unknown = undefined;
+  failed = false;
   constructor(
     public promise: Promise<V>,
     public resolve: Resolve | undefined,
@@ -170,11 +190,18 @@ class Batch<K, C, V> {
   controller: AbortController | undefined = undefined;
   /** Every load waiting on the batch aborted while it was in flight. */
   abandoned = false;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  timer: Timer | undefined = undefined;
   reason: unknown = undefined;
   startedAt = 0;
   /** Position of each entry's key in the deduplicated key list; only when there were duplicates. */
   positions: number[] | undefined = undefined;
+  /** The keys sent, each once (`keys` itself when there were no duplicates); never handed out. */
+  sent: readonly K[] | undefined = undefined;
+  /** Cache hits answered when this batch settles, and their entries (allocated on first hit). */
+  hits: Resolve[] | undefined = undefined;
+  hitEntries: Entry<V, K, C>[] | undefined = undefined;
+  /** The async context of the load that opened the batch: the batch function runs in it. */
+  readonly context: ContextRunner = captureContext();
 
   constructor(withCacheKeys: boolean, withEntries: boolean) {
     this.ckeys = withCacheKeys ? [] : undefined;
@@ -204,7 +231,7 @@ class Context<K, C, V> implements BatchContext {
 const resolved = Promise.resolve();
 /** The promise of a spare entry (see `Loader#spare`) until a load fills it in; never awaited. */
 const unfilled: Promise<unknown> = resolved;
-const channel = channels('batch', ['dispatch', 'settle']);
+const channel = channels('batch', ['dispatch', 'settle', 'error']);
 
 /**
  * Coalesces individual `load(key)` calls made in the same tick into calls of a batch function,
@@ -215,7 +242,10 @@ const channel = channels('batch', ['dispatch', 'settle']);
  *   (or by key from a `Map`), so each load receives its own value or error.
  * - **Caching**: each key's entry (its promise) goes into a bounded `Cache` (default 10 000
  *   entries) when the key is first loaded, so a key in flight is shared by later loads while
- *   the cache holds it; a rejected key's entry is removed (errors are never cached).
+ *   the cache holds it; a rejected key's entry is removed (errors are never cached). A cache
+ *   hit resolves together with the batch open at the time (or, with none open, on the schedule
+ *   a batch would use), so loads chained off hits and off misses of one tick share the next
+ *   batch instead of splitting into two.
  * - **Bound**: at most `maxConcurrentBatches` calls in flight; beyond, batches wait FIFO and at
  *   most `maxQueue` keys wait (then `QueueFullError`).
  * - **Cancellation**: a load's `signal` rejects that load with `signal.reason`; a batch every
@@ -248,11 +278,14 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #spare: Entry<V, K, C> | undefined = undefined;
   readonly #cacheKey: ((key: K) => C) | undefined;
   readonly #clock: Clock;
-  readonly #waiting = new Deque<Batch<K, C, V>, undefined>(() => false);
+  /** Sealed batches waiting for a slot; a batch every load of which aborted is dropped (dead). */
+  readonly #waiting = new Deque<Batch<K, C, V>, undefined>(isDone);
   #open: Batch<K, C, V> | undefined = undefined;
   #inFlight = 0;
   #queued = 0;
   #closed = false;
+  /** `#afterBatch` is running (see there). */
+  #starting = false;
   #idle: (() => void)[] = [];
 
   #loads = 0;
@@ -265,20 +298,22 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #aborted = 0;
   #rejected = 0;
   #batchMs = 0;
+  #callbackFailures = 0;
 
   constructor(batchFn: BatchFn<K, V>, options: LoaderOptions<K, V, C> = {}) {
     v.isFunction('batchFn', batchFn);
     v.options('options', options);
     this.#batchFn = batchFn;
-    this.#maxBatch = v.positiveInteger('maxBatch', options.maxBatch ?? 1000, true);
+    // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
+    this.#maxBatch = v.positiveInteger('maxBatch', orDefault(options.maxBatch, 1000), true);
     this.#maxConcurrent = v.positiveInteger(
       'maxConcurrentBatches',
-      options.maxConcurrentBatches ?? Infinity,
+      orDefault(options.maxConcurrentBatches, Infinity),
       true,
     );
-    this.#maxQueue = v.nonNegativeInteger('maxQueue', options.maxQueue ?? 10_000, true);
+    this.#maxQueue = v.nonNegativeInteger('maxQueue', orDefault(options.maxQueue, 10_000), true);
     this.#maxQueued = this.#maxConcurrent === Infinity ? Infinity : this.#maxQueue;
-    const schedule: unknown = options.schedule ?? 'microtask';
+    const schedule: unknown = orDefault(options.schedule, 'microtask');
     if (schedule === 'microtask') this.#waitMs = undefined;
     else if (typeof schedule === 'object' && schedule !== null && 'waitMs' in schedule) {
       this.#waitMs = v.nonNegativeNumber('schedule.waitMs', schedule.waitMs);
@@ -289,9 +324,9 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
     v.optionalFunction('cacheKey', options.cacheKey);
     this.#cacheKey = options.cacheKey;
-    const cache: unknown = options.cache ?? true;
-    const cacheSize = v.positiveInteger('cacheSize', options.cacheSize ?? 10_000, true);
-    const cacheTtl = v.positiveNumber('cacheTtl', options.cacheTtl ?? Infinity, true);
+    const cache: unknown = orDefault(options.cache, true);
+    const cacheSize = v.positiveInteger('cacheSize', orDefault(options.cacheSize, 10_000), true);
+    const cacheTtl = v.positiveNumber('cacheTtl', orDefault(options.cacheTtl, Infinity), true);
     if (cache === true) {
       this.#cache = new Cache<C, Entry<V, K, C>>(
         cacheTtl === Infinity ? { maxSize: cacheSize } : { maxSize: cacheSize, ttl: cacheTtl },
@@ -310,8 +345,13 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#cache !== undefined && Object.getPrototypeOf(this.#cache) === Cache.prototype
         ? (this.#cache as Cache<C, Entry<V, K, C>>)
         : undefined;
-    const clock: { readonly now?: unknown } | undefined = options.clock;
-    if (clock !== undefined) v.isFunction('clock.now', clock.now);
+    const clock: unknown = options.clock;
+    if (
+      clock !== undefined &&
+      (typeof clock !== 'object' || clock === null || typeof (clock as { now?: unknown }).now !== 'function')
+    ) {
+      throw new TypeError(v.expectation('clock', 'an object with a now() method or undefined', clock));
+    }
     this.#clock = options.clock ?? monotonicClock;
   }
 
@@ -330,6 +370,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       inFlight: this.#inFlight,
       queued: this.#queued,
       batchMs: this.#batchMs,
+      callbackFailures: this.#callbackFailures,
     };
   }
 
@@ -341,16 +382,20 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   /**
    * Loads one key: from the cache, from a batch already carrying it, or in the next batch.
    * Rejects with the key's error, the batch's error, `BatchResultError`, `QueueFullError`,
-   * `ClosedError` or `signal.reason`.
+   * `ClosedError`, `signal.reason`, or `InvalidInputError` for an `undefined` or `null` key (or
+   * bad options); it never throws.
    */
   load(key: K, options?: LoaderLoadOptions): Promise<V> {
     this.#loads++;
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      v.options('options', options);
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) {
+        this.#rejected++;
+        return Promise.reject(invalid);
+      }
       signal = options.signal;
       if (signal !== undefined) {
-        v.abortSignal('signal', signal);
         if (signal.aborted) {
           this.#aborted++;
           return Promise.reject(signal.reason as Error);
@@ -361,7 +406,19 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       this.#rejected++;
       return Promise.reject(new ClosedError('Loader is closed'));
     }
-    const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
+    if (key === undefined || key === null) {
+      this.#rejected++;
+      return Promise.reject(v.invalidInput('key', 'a value other than undefined or null', key));
+    }
+    let ck: C;
+    if (this.#cacheKey === undefined) ck = key as unknown as C;
+    else {
+      try {
+        ck = this.#cacheKey(key);
+      } catch (error) {
+        return this.#refuseFailed(error, 'cacheKey');
+      }
+    }
     const cache = this.#cache;
     let batch: Batch<K, C, V> | undefined;
     let promise: Promise<V>;
@@ -379,21 +436,28 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
           hit = sluiceCache.getOrSet(ck, spare);
         } catch (error) {
           // A throwing onEvict: never leave the unfilled spare cached.
-          if (sluiceCache.peek(ck) === spare) sluiceCache.delete(ck);
-          this.#rejected++;
-          return Promise.reject(error);
+          try {
+            if (sluiceCache.peek(ck) === spare) sluiceCache.delete(ck);
+          } catch (again) {
+            this.#callbackFailed(again, 'cache.delete');
+          }
+          return this.#refuseFailed(error, 'cache.getOrSet');
         }
         if (hit === undefined) stored = spare;
         else this.#spare = spare;
       } else {
-        hit = cache.get(ck);
+        try {
+          hit = cache.get(ck);
+        } catch (error) {
+          return this.#refuseFailed(error, 'cache.get');
+        }
       }
     }
     if (hit !== undefined) {
       batch = hit.batch;
       if (batch === undefined) {
         this.#cacheHits++;
-        return hit.promise;
+        return this.#hit(hit, signal);
       }
       // In flight (or collected): share it.
       this.#dedups++;
@@ -418,7 +482,12 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       } else if (cache !== undefined) {
         const entry = new Entry<V, K, C>(promise, captured, batch);
         (batch.entries as Entry<V, K, C>[]).push(entry);
-        cache.set(ck, entry);
+        try {
+          cache.set(ck, entry);
+        } catch (error) {
+          // The load still joins the batch; the key is just not shared or cached.
+          this.#callbackFailed(error, 'cache.set');
+        }
       } else {
         (batch.resolves as Resolve[]).push(captured);
       }
@@ -436,23 +505,40 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
    */
   loadMany(keys: Iterable<K>, options?: LoaderLoadOptions): Promise<Outcome<V>[]> {
     if (keys === null || typeof (keys as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
-      return Promise.reject(new TypeError(`Expected \`keys\` to be an iterable, got ${v.describe(keys)}`));
+      return Promise.reject(v.invalidInput('keys', 'an iterable', keys));
+    }
+    if (options !== undefined) {
+      const invalid = invalidOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
     }
     const loads: Promise<Outcome<V>>[] = [];
-    for (const key of keys) loads.push(this.load(key, options).then(fulfilled, rejected));
+    try {
+      for (const key of keys) loads.push(this.load(key, options).then(fulfilled, rejected));
+    } catch (error) {
+      // The iterable threw: the loads already made still settle on their own.
+      return Promise.reject(error);
+    }
     return Promise.all(loads);
   }
 
   /**
    * Puts a value in the cache unless the key is already cached; returns `this`. No effect
-   * without a cache.
+   * without a cache. An `Error` value makes later loads of the key reject with it (as an
+   * `Error` from the batch function does), until the key is cleared or evicted.
    */
-  prime(key: K, value: V): this {
+  prime(key: K, value: V | Error): this {
     const cache = this.#cache;
     if (cache === undefined) return this;
     const ck = this.#cacheKey === undefined ? (key as unknown as C) : this.#cacheKey(key);
-    if (cache.get(ck) === undefined)
-      cache.set(ck, new Entry<V, K, C>(Promise.resolve(value), undefined, undefined));
+    if (cache.get(ck) === undefined) {
+      const failed = value instanceof Error;
+      const promise: Promise<V> = failed ? Promise.reject(value) : Promise.resolve(value);
+      if (failed) promise.catch(noop); // handled by whoever loads the key; none may ever do
+      const entry = new Entry<V, K, C>(promise, undefined, undefined);
+      entry.value = value;
+      entry.failed = failed;
+      cache.set(ck, entry);
+    }
     return this;
   }
 
@@ -489,6 +575,44 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * A cache hit resolves when the batch open now settles (or, with none open, on the schedule
+   * a batch would use): loads chained off a hit then land in the same batch as loads chained
+   * off the misses made alongside it, as with DataLoader — instead of one batch sooner.
+   */
+  #hit(entry: Entry<V, K, C>, signal: AbortSignal | undefined): Promise<V> {
+    const batch = this.#open ?? this.#openBatch();
+    let captured!: Resolve;
+    const promise = new Promise<V>((resolve) => {
+      captured = resolve as Resolve;
+    });
+    (batch.hits ??= []).push(captured);
+    (batch.hitEntries ??= []).push(entry);
+    if (signal === undefined) return promise;
+    return this.#withSignal(undefined, promise, signal) as Promise<V>;
+  }
+
+  /** Removes `entry` from the cache if it is still the key's; a throwing cache is reported. */
+  #forget(cache: CacheLike<C, Entry<V, K, C>>, ck: C, entry: Entry<V, K, C>): void {
+    try {
+      if (cache.get(ck) === entry) cache.delete(ck);
+    } catch (error) {
+      this.#callbackFailed(error, 'cache.delete');
+    }
+  }
+
+  #callbackFailed(error: unknown, where: string): void {
+    this.#callbackFailures++;
+    reportError(channel.error, error, this, where);
+  }
+
+  /** A user callback threw during a load: counted, reported, and the load rejects with it. */
+  #refuseFailed(error: unknown, where: string): Promise<never> {
+    this.#callbackFailed(error, where);
+    this.#rejected++;
+    return Promise.reject(error);
+  }
+
   #refuseFull(): Promise<never> {
     this.#rejected++;
     return Promise.reject(
@@ -500,7 +624,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     const batch = new Batch<K, C, V>(this.#cacheKey !== undefined, this.#cache !== undefined);
     this.#open = batch;
     if (this.#waitMs === undefined) this.#scheduleSoon(batch);
-    else batch.timer = setTimeout(() => this.#dispatch(batch), this.#waitMs);
+    else batch.timer = schedule(() => this.#dispatch(batch), this.#waitMs, true);
     return batch;
   }
 
@@ -513,7 +637,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #seal(batch: Batch<K, C, V>): void {
     if (this.#open === batch) this.#open = undefined;
     if (batch.timer !== undefined) {
-      clearTimeout(batch.timer);
+      batch.timer.cancel();
       batch.timer = undefined;
       this.#scheduleSoon(batch);
     }
@@ -523,6 +647,12 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (batch.state !== OPEN) return;
     if (this.#open === batch) this.#open = undefined;
     batch.timer = undefined;
+    if (batch.keys.length === 0) {
+      // Only cache hits: nothing to send.
+      batch.state = DONE;
+      resolveHits(batch);
+      return;
+    }
     batch.state = SEALED;
     if (this.#inFlight < this.#maxConcurrent) this.#run(batch);
     else this.#waiting.push(batch, undefined, 0);
@@ -544,13 +674,18 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#inFlight++;
     this.#batches++;
     const sent = n > 1 ? dedupe(batch) : keys;
+    batch.sent = sent;
     this.#keys += sent.length;
     this.#dedups += n - sent.length;
     batch.startedAt = this.#clock.now();
     if (channel.dispatch.hasSubscribers) channel.dispatch.publish({ loader: this, size: sent.length });
     let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
     try {
-      result = this.#batchFn(sent, new Context(batch));
+      // A copy: the batch function may sort or empty its keys; results map back through ours.
+      const batchFn = this.#batchFn;
+      const copy = sent.slice();
+      const context = new Context(batch);
+      result = batch.context(() => batchFn(copy, context));
     } catch (error) {
       this.#settle(batch, undefined, error, false);
       return;
@@ -594,7 +729,9 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
 
   /** Settles every entry of a batch; rejected keys leave the cache. */
   #finish(batch: Batch<K, C, V>, result: BatchResult<K, V> | undefined, error: unknown, ok: boolean): void {
+    resolveHits(batch); // first, as DataLoader answers hits before the batch's keys
     const { keys, resolves, entries, positions } = batch;
+    const sent = batch.sent ?? keys;
     const ckeys = batch.ckeys ?? (keys as unknown as C[]);
     const cache = this.#cache;
     const byKey = ok && !Array.isArray(result) ? (result as ReadonlyMap<K, V | Error>) : undefined;
@@ -614,7 +751,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       else if (byPosition !== undefined)
         value = byPosition[positions === undefined ? i : (positions[i] as number)];
       else {
-        const key = keys[i] as K;
+        // The key as sent: with a `cacheKey`, a duplicate may be another object equal to it.
+        const key = sent[positions === undefined ? i : (positions[i] as number)] as K;
         const map = byKey as ReadonlyMap<K, V | Error>;
         value = map.get(key);
         if (value === undefined && !map.has(key)) {
@@ -625,21 +763,33 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
         const reason: unknown = value;
         resolve(Promise.reject(reason));
         if (cache !== undefined && entries !== undefined) {
-          const ck = ckeys[i] as C;
-          if (cache.get(ck) === entries[i]) cache.delete(ck);
+          this.#forget(cache, ckeys[i] as C, entries[i] as Entry<V, K, C>);
         }
       } else {
+        if (entries !== undefined) (entries[i] as Entry<V, K, C>).value = value;
         resolve(value);
       }
     }
     // Drop references so a settled batch held by a slow caller pins nothing.
     if (resolves !== undefined) resolves.length = 0;
     if (entries !== undefined) entries.length = 0;
+    batch.sent = undefined;
   }
 
+  /**
+   * Starts waiting batches while there is room, then wakes `close()` callers when idle. Not
+   * re-entrant: a synchronous batch function settles inside `#run`, and the nested call returns
+   * at once so this loop starts the next batch — one stack frame chain, not one per queued batch.
+   */
   #afterBatch(): void {
-    while (this.#inFlight < this.#maxConcurrent && this.#waiting.size > 0) {
-      this.#run(this.#waiting.shift() as Batch<K, C, V>);
+    if (this.#starting) return;
+    this.#starting = true;
+    try {
+      while (this.#inFlight < this.#maxConcurrent && this.#waiting.size > 0) {
+        this.#run(this.#waiting.shift() as Batch<K, C, V>);
+      }
+    } finally {
+      this.#starting = false;
     }
     if (this.#queued === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
@@ -648,7 +798,31 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
   }
 
-  #withSignal(batch: Batch<K, C, V>, shared: Promise<unknown>, signal: AbortSignal): Promise<unknown> {
+  /**
+   * Drops a batch not yet sent whose every load aborted: its keys stop counting against
+   * `maxQueue` now, not when the batches ahead of it finish.
+   */
+  #drop(batch: Batch<K, C, V>, reason: unknown): void {
+    const queued = batch.state === SEALED; // in `#waiting`
+    if (this.#open === batch) this.#open = undefined;
+    if (batch.timer !== undefined) {
+      batch.timer.cancel();
+      batch.timer = undefined;
+    }
+    batch.state = DONE;
+    if (queued) this.#waiting.markDead();
+    this.#queued -= batch.keys.length;
+    this.#abortedBatches++;
+    this.#finish(batch, undefined, reason, false);
+    this.#afterBatch();
+  }
+
+  /** `batch`: the batch whose `live` count the load is part of; `undefined` for a cache hit. */
+  #withSignal(
+    batch: Batch<K, C, V> | undefined,
+    shared: Promise<unknown>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let done = false;
       const listener = linkSignal(signal, () => {
@@ -656,7 +830,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
         done = true;
         this.#aborted++;
         reject(signal.reason as Error);
-        if (--batch.live === 0) this.#abandon(batch, signal.reason);
+        if (batch !== undefined && --batch.live === 0) this.#abandon(batch, signal.reason);
       });
       shared.then(
         (value) => {
@@ -678,7 +852,11 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   /** Every load waiting on `batch` aborted. */
   #abandon(batch: Batch<K, C, V>, reason: unknown): void {
     batch.reason = reason;
-    if (batch.state !== IN_FLIGHT) return; // not dispatched yet: `#run` drops it if still unwanted
+    if (batch.state === OPEN || batch.state === SEALED) {
+      this.#drop(batch, reason);
+      return;
+    }
+    if (batch.state !== IN_FLIGHT) return;
     this.#abortedBatches++;
     batch.abandoned = true;
     // Later loads of these keys must not join an aborted call.
@@ -687,12 +865,29 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     if (cache !== undefined && entries !== undefined) {
       const ckeys = batch.ckeys ?? (batch.keys as unknown as C[]);
       for (let i = 0; i < entries.length; i++) {
-        const ck = ckeys[i] as C;
-        if (cache.get(ck) === entries[i]) cache.delete(ck);
+        this.#forget(cache, ckeys[i] as C, entries[i] as Entry<V, K, C>);
       }
     }
     batch.controller?.abort(reason);
   }
+}
+
+/** Answers the cache hits that waited for `batch`. */
+function resolveHits<K, C, V>(batch: Batch<K, C, V>): void {
+  const hits = batch.hits;
+  if (hits === undefined) return;
+  const entries = batch.hitEntries as Entry<V, K, C>[];
+  batch.hits = undefined;
+  batch.hitEntries = undefined;
+  for (let i = 0; i < hits.length; i++) {
+    const entry = entries[i] as Entry<V, K, C>;
+    (hits[i] as Resolve)(entry.failed ? entry.promise : entry.value);
+  }
+}
+
+/** Whether a batch has settled or was dropped (a dead entry of the waiting queue). */
+function isDone(batch: { state: number }): boolean {
+  return batch.state === DONE;
 }
 
 /**
@@ -757,6 +952,13 @@ function isCacheLike(value: unknown): boolean {
     typeof c['delete'] === 'function' &&
     typeof c['clear'] === 'function'
   );
+}
+
+function noop(): void {}
+
+/** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
 }
 
 function fulfilled<V>(value: V): Outcome<V> {

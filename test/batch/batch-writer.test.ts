@@ -21,7 +21,7 @@ function deferred<T = void>() {
 function gated<T>() {
   const batches: T[][] = [];
   const gates: ReturnType<typeof deferred<void>>[] = [];
-  const fn = (items: T[]) => {
+  const fn = (items: readonly T[]) => {
     batches.push([...items]);
     const gate = deferred();
     gates.push(gate);
@@ -385,7 +385,7 @@ describe('BatchWriter observability and input', () => {
     }
   });
 
-  it('rejects bad options with the documented message shape', () => {
+  it('rejects bad options with the documented message shape', async () => {
     const fn = () => undefined;
     assert.throws(() => new BatchWriter(undefined as never), {
       name: 'TypeError',
@@ -414,7 +414,8 @@ describe('BatchWriter observability and input', () => {
       message: 'Expected `onError` to be a function or undefined, got `"log"` (string)',
     });
     const writer = new BatchWriter(fn);
-    assert.throws(() => writer.add(1, { signal: {} as never }), {
+    await assert.rejects(writer.add(1, { signal: {} as never }), {
+      name: 'InvalidInputError',
       message: 'Expected `signal` to be an AbortSignal or undefined, got `{}` (object)',
     });
   });

@@ -581,7 +581,7 @@ describe('Loader lifecycle and observability', () => {
     );
   });
 
-  it('rejects bad options with the documented message shape', () => {
+  it('rejects bad options with the documented message shape', async () => {
     const fn = async (keys: readonly number[]) => [...keys];
     assert.throws(() => new Loader('nope' as never), {
       name: 'TypeError',
@@ -612,7 +612,8 @@ describe('Loader lifecycle and observability', () => {
       message: 'Expected `cacheKey` to be a function or undefined, got `3` (number)',
     });
     const loader = new Loader(fn);
-    assert.throws(() => loader.load(1, { signal: 'x' as never }), {
+    await assert.rejects(loader.load(1, { signal: 'x' as never }), {
+      name: 'InvalidInputError',
       message: 'Expected `signal` to be an AbortSignal or undefined, got `"x"` (string)',
     });
   });

@@ -45,7 +45,7 @@ async function withTable(db: Db, body: (table: string) => Promise<void>): Promis
   }
 }
 
-const insertMany = (db: Db, table: string) => async (items: Item[]) => {
+const insertMany = (db: Db, table: string) => async (items: readonly Item[]) => {
   await db.query(`INSERT INTO ${table} (id, pool) SELECT * FROM unnest($1::int[], $2::text[])`, [
     items.map((i) => i.id),
     items.map((i) => i.pool),
@@ -85,7 +85,7 @@ onEachDatabase(
     await withTable(db, async (table) => {
       // Row 7 already exists: the batch holding the duplicate fails every try.
       await db.query(`INSERT INTO ${table} (id, pool) VALUES (7, 'seed')`);
-      const reported: Item[][] = [];
+      const reported: (readonly Item[])[] = [];
       const writer = new BatchWriter<Item>(insertMany(db, table), {
         maxItems: 5,
         retry: { attempts: 2, delayMs: 1, jitter: 'none' },
