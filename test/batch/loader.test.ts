@@ -378,7 +378,7 @@ describe('Loader with an injected sluice Cache (one getOrSet per load)', () => {
     assert.deepEqual(calls, [['1'], ['2']]);
   });
 
-  it('an onEvict that throws rejects the load and leaves no unfilled entry behind', async () => {
+  it('an onEvict that throws is counted by the cache; the load still resolves and no unfilled entry is left', async () => {
     const clock = { t: 0, now: () => clock.t };
     let throwOnce = true;
     const cache = new Cache<string, LoaderEntry<number>>({
@@ -397,9 +397,12 @@ describe('Loader with an injected sluice Cache (one getOrSet per load)', () => {
     const loader = new Loader<string, number>(async (keys) => fn(keys.map(Number)), { cache });
     assert.equal(await loader.load('7'), 14);
     clock.t = 150; // expired, within the stale window: the next load replaces the entry
-    await assert.rejects(loader.load('7'), /onEvict failed/);
-    assert.equal(cache.peek('7'), undefined, 'no placeholder entry cached');
-    assert.equal(await loader.load('7'), 14, 'the next load fetches again');
+    // A user callback that throws never fails an unrelated caller (DESIGN principle 8): the
+    // cache catches it, counts it and publishes it on sluice:cache:error.
+    assert.equal(await loader.load('7'), 14);
+    assert.equal(cache.stats.callbackErrors, 1);
+    assert.equal(cache.peek('7')?.value, 14, 'the refetched value is cached, not a placeholder');
+    assert.equal(await loader.load('7'), 14, 'served from the cache');
     assert.equal(await loader.load('8'), 16);
     assert.deepEqual(calls, [[7], [7], [8]]);
   });
