@@ -79,7 +79,8 @@ let sweepFromTimer: (ref: WeakRef<Cache<unknown, unknown>>) => void;
  *   the key during a load wins over the load's result.
  * - **Cancellation**: a caller whose signal aborts rejects with `signal.reason` at once;
  *   the load's signal aborts only when every caller waiting for it has aborted.
- *
+ * - **Loaders are guests**: a loader always starts a microtask after the `getOrLoad` that
+ *   started its load, never inside it, in that call's async context.
  * - **User callbacks**: an `onEvict` or `weigh` that throws (or an `onEvict` whose promise
  *   rejects), a clock that throws in the sweep timer, a background refresh that fails — none
  *   reaches the caller or the timer: each is counted (`callbackErrors`, `loadFailures`) and
@@ -391,6 +392,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    * The fresh value of `key`, or the result of loading it. Concurrent misses of one key share
    * one load (single flight). `loader` defaults to the constructor's.
    *
+   * - The loader never runs inside this call: it starts a microtask after the call that started
+   *   the load (a miss, or a stale hit that starts a background refresh) returns, in that
+   *   call's `AsyncLocalStorage` context. A load whose every caller aborted before then never
+   *   starts.
    * - A failed load rejects every waiting caller with the loader's error and is not cached
    *   (unless `negativeTtl`: then callers within it get the same rejection without a load).
    * - `signal`: this caller stops waiting with `signal.reason`; the load goes on for the others
@@ -471,8 +476,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       if (failure.until > now) return Promise.reject(failure.error);
       this.#failures?.delete(key);
     }
-    // The caller waits before the loader runs: a loader that aborts the caller's signal
-    // synchronously (or runs while it aborts) must still reject the caller and abort the load.
+    // The loader starts a microtask later: a caller whose signal aborts before then rejects
+    // and, as the last caller, abandons the load, which then never starts.
     const started = this.#startLoad(key, ttl, false, now);
     const waiting = started.wait(signal);
     this.#runLoad(started, loader);
@@ -804,8 +809,22 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     return flight;
   }
 
-  /** Runs `loader` for `flight`, unless every caller already abandoned it. */
+  /**
+   * Starts `loader` for `flight` one microtask later, never inside the calling `getOrLoad`:
+   * user code always starts asynchronously. A promise reaction runs in the async context that
+   * was current when `then` was called (with Node 20's async_hooks `AsyncLocalStorage` and
+   * Node 24's AsyncContextFrame alike), so the loader runs in the context of the call that
+   * started the load. The flight carries the loader, so this costs no closure per load.
+   */
   #runLoad(flight: Flight<K, V>, loader: CacheLoader<K, V>): void {
+    flight.loader = loader;
+    void Promise.resolve(flight).then(this.#callLoader);
+  }
+
+  /** Runs the loader of `flight`, unless every caller abandoned the load before it started. */
+  readonly #callLoader = (flight: Flight<K, V>): void => {
+    const loader = flight.loader as CacheLoader<K, V>;
+    flight.loader = undefined;
     if (flight.aborted) return;
     const key = flight.key;
     let result: V | PromiseLike<V>;
@@ -818,7 +837,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       (value) => this.#loaded(flight, value),
       (error: unknown) => this.#failed(flight, error, true),
     );
-  }
+  };
 
   #loaded(flight: Flight<K, V>, value: V): void {
     if (flight.aborted) return;

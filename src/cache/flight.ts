@@ -1,4 +1,5 @@
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import type { CacheLoader } from './options.js';
 
 /** A caller of `getOrLoad` with a signal: the only kind that needs its own promise. */
 interface Waiter<V> {
@@ -30,6 +31,8 @@ export class Flight<K, V> {
   done = false;
   /** Abandoned by every caller: its result is ignored. */
   aborted = false;
+  /** The loader, from when the load is started until it runs (a microtask later). */
+  loader: CacheLoader<K, V> | undefined = undefined;
 
   constructor(
     readonly key: K,

@@ -4,6 +4,11 @@ import { describe, it } from 'node:test';
 import { Cache, type CacheLoadContext } from '../../src/cache/index.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets the microtasks queued so far run: a loader starts one microtask after the `getOrLoad`
+ * that started its load, so awaiting this after that call lets the loader start.
+ */
+const microtask = () => Promise.resolve();
 
 function fakeClock(start = 1_000) {
   return {
@@ -32,8 +37,9 @@ describe('Cache.getOrLoad: single flight', () => {
     const cache = new Cache<string, number>({ maxSize: 10 });
     const { calls, load } = manualLoader<number>();
     const waits = Array.from({ length: 100 }, () => cache.getOrLoad('k', load));
-    assert.equal(calls.length, 1);
     assert.equal(cache.stats.inFlight, 1);
+    await microtask();
+    assert.equal(calls.length, 1);
     calls[0]!.resolve(42);
     assert.deepEqual(await Promise.all(waits), Array(100).fill(42));
     assert.equal(cache.get('k'), 42);
@@ -53,12 +59,15 @@ describe('Cache.getOrLoad: single flight', () => {
       cache.getOrLoad('k', load),
       cache.getOrLoad('k', load, { signal: new AbortController().signal }),
     ];
+    await microtask();
+    assert.equal(calls.length, 1);
     const boom = new Error('boom');
     calls[0]!.reject(boom);
     for (const wait of waits) await assert.rejects(wait, (error) => error === boom);
     assert.equal(cache.has('k'), false);
     assert.equal(cache.stats.loadFailures, 1);
     const again = cache.getOrLoad('k', load);
+    await microtask();
     assert.equal(calls.length, 2);
     calls[1]!.resolve(7);
     assert.equal(await again, 7);
@@ -112,8 +121,10 @@ describe('Cache.getOrLoad: single flight', () => {
     const cache = new Cache<string, number>({ maxSize: 10 });
     const { calls, load } = manualLoader<number>();
     const first = cache.getOrLoad('k', load);
+    await microtask(); // the first loader is running
     cache.delete('k');
     const second = cache.getOrLoad('k', load);
+    await microtask();
     assert.equal(calls.length, 2);
     calls[0]!.resolve(1);
     assert.equal(await first, 1);
@@ -127,15 +138,125 @@ describe('Cache.getOrLoad: single flight', () => {
     const cache = new Cache<string, number>({ maxSize: 10 });
     const { calls, load } = manualLoader<number>();
     const wait = cache.getOrLoad('k', load);
+    await microtask(); // the loader is running
     cache.set('k', 99);
     calls[0]!.resolve(1);
     assert.equal(await wait, 1);
     assert.equal(cache.get('k'), 99);
     cache.clear();
     const afterClear = cache.getOrLoad('k', load);
+    await microtask();
     cache.clear();
     calls[1]!.resolve(5);
     assert.equal(await afterClear, 5);
+    assert.equal(cache.has('k'), false);
+  });
+});
+
+describe('Cache.getOrLoad: the loader starts asynchronously', () => {
+  it('getOrLoad and a stale refresh never run the loader inside the call', async () => {
+    const clock = fakeClock();
+    let loads = 0;
+    const loader = async (key: string) => {
+      loads++;
+      return `${key}:${loads}`;
+    };
+    const cache = new Cache<string, string>({
+      maxSize: 10,
+      ttl: 1000,
+      staleWhileRevalidate: 5000,
+      clock,
+      loader,
+    });
+    // A miss: the loader is not called inside getOrLoad, but one microtask later.
+    const miss = cache.getOrLoad('k');
+    assert.equal(loads, 0);
+    await microtask();
+    assert.equal(loads, 1);
+    assert.equal(await miss, 'k:1');
+    // A synchronous loader too starts only after the call returned.
+    let syncLoads = 0;
+    const syncMiss = cache.getOrLoad('s', () => `s:${++syncLoads}`);
+    assert.equal(syncLoads, 0);
+    await microtask();
+    assert.equal(syncLoads, 1);
+    assert.equal(await syncMiss, 's:1');
+    clock.t += 1500; // 'k' is stale
+    // A stale get returns nothing and starts no refresh.
+    assert.equal(cache.get('k'), undefined);
+    await microtask();
+    assert.equal(loads, 1);
+    // A stale getOrLoad returns the stale value and starts the refresh a microtask later.
+    const stale = cache.getOrLoad('k');
+    assert.equal(loads, 1);
+    assert.equal(cache.stats.inFlight, 1);
+    await microtask();
+    assert.equal(loads, 2);
+    assert.equal(await stale, 'k:1');
+    await flush();
+    assert.equal(cache.get('k'), 'k:2');
+  });
+
+  it('a load whose every caller aborts before the loader starts never runs it and leaves no flight', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const published: { key: string; aborted?: boolean; error?: unknown }[] = [];
+    const listener = (message: unknown) => void published.push(message as (typeof published)[number]);
+    subscribe('sluice:cache:load', listener);
+    try {
+      let loads = 0;
+      const loader = () => ++loads;
+      const a = new AbortController();
+      const b = new AbortController();
+      const waitA = cache.getOrLoad('k', loader, { signal: a.signal });
+      const waitB = cache.getOrLoad('k', loader, { signal: b.signal });
+      a.abort(new Error('a'));
+      b.abort(new Error('b'));
+      assert.equal(cache.stats.inFlight, 0);
+      await assert.rejects(waitA, (error) => error === a.signal.reason);
+      await assert.rejects(waitB, (error) => error === b.signal.reason);
+      await flush();
+      assert.equal(loads, 0, 'the abandoned loader never ran');
+      assert.equal(cache.has('k'), false);
+      assert.equal(cache.stats.loads, 1);
+      assert.equal(cache.stats.loadsAborted, 1);
+      assert.equal(cache.stats.loadFailures, 0);
+      assert.deepEqual(
+        published.map(({ key, aborted, error }) => ({ key, aborted, error })),
+        [{ key: 'k', aborted: true, error: b.signal.reason }],
+      );
+      // The next call starts a new load, which runs.
+      assert.equal(await cache.getOrLoad('k', loader), 1);
+      assert.equal(loads, 1);
+    } finally {
+      unsubscribe('sluice:cache:load', listener);
+    }
+  });
+
+  it('a caller that aborts before the loader starts does not stop it for a caller that remains', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const c = new AbortController();
+    const aborting = cache.getOrLoad('k', load, { signal: c.signal });
+    const staying = cache.getOrLoad('k', load, { signal: new AbortController().signal });
+    c.abort();
+    await assert.rejects(aborting, (error) => error === c.signal.reason);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.signal.aborted, false);
+    calls[0]!.resolve(4);
+    assert.equal(await staying, 4);
+    assert.equal(cache.get('k'), 4);
+  });
+
+  it('a delete before the loader starts: the load still runs for its caller, its result is not stored', async () => {
+    const cache = new Cache<string, number>({ maxSize: 10 });
+    const { calls, load } = manualLoader<number>();
+    const first = cache.getOrLoad('k', load);
+    cache.delete('k');
+    assert.equal(cache.stats.inFlight, 0);
+    await microtask();
+    assert.equal(calls.length, 1);
+    calls[0]!.resolve(1);
+    assert.equal(await first, 1);
     assert.equal(cache.has('k'), false);
   });
 });
@@ -162,6 +283,7 @@ describe('Cache.getOrLoad: cancellation', () => {
     const { calls, load } = manualLoader<number>();
     const controllers = [new AbortController(), new AbortController(), new AbortController()];
     const waits = controllers.map((c) => cache.getOrLoad('k', load, { signal: c.signal }));
+    await microtask(); // the loader is running
     controllers[0]!.abort(new Error('a'));
     controllers[1]!.abort(new Error('b'));
     assert.equal(calls[0]!.signal.aborted, false);
@@ -176,6 +298,7 @@ describe('Cache.getOrLoad: cancellation', () => {
     assert.equal(cache.stats.inFlight, 0);
     // The abandoned load's late result is ignored; a new call starts a new load.
     const next = cache.getOrLoad('k', load);
+    await microtask();
     assert.equal(calls.length, 2);
     calls[0]!.resolve(1);
     calls[1]!.resolve(2);
@@ -189,6 +312,7 @@ describe('Cache.getOrLoad: cancellation', () => {
     const c = new AbortController();
     const aborting = cache.getOrLoad('k', load, { signal: c.signal });
     const pinned = cache.getOrLoad('k', load);
+    await microtask(); // the loader is running
     c.abort();
     await assert.rejects(aborting, (error) => error === c.signal.reason);
     assert.equal(calls[0]!.signal.aborted, false);
@@ -214,6 +338,8 @@ describe('Cache.getOrLoad: cancellation', () => {
     const waits = Array.from({ length: 50 }, (_, i) =>
       cache.getOrLoad(i, (k, ctx) => load(String(k), ctx), { signal: controller.signal }),
     );
+    await microtask();
+    assert.equal(calls.length, 50);
     for (const [i, call] of calls.entries()) call.resolve(i);
     await Promise.all(waits);
     controller.abort(); // would reject settled waiters twice if any listener were left
@@ -241,6 +367,7 @@ describe('Cache.getOrLoad: stale-while-revalidate', () => {
     assert.equal(await cache.getOrLoad('k', load), 2);
     clock.t += 1600; // past expiry and the stale window: a plain miss
     const wait = cache.getOrLoad('k', load);
+    await microtask();
     assert.equal(calls.length, 2);
     calls[1]!.resolve(3);
     assert.equal(await wait, 3);
@@ -358,11 +485,18 @@ describe('Cache.getOrLoad: async context', () => {
     };
     const first = als.run('first', () => cache.getOrLoad('k', loader));
     const second = als.run('second', () => cache.getOrLoad('k', loader));
+    // The loader starts after both calls returned, outside both `als.run` scopes: it runs in
+    // the first caller's context only because the load carried that context.
+    assert.deepEqual(seen, []);
+    assert.equal(als.getStore(), undefined);
     assert.deepEqual(await Promise.all([first, second]), ['k', 'k']);
     assert.deepEqual(seen, ['first', 'first']);
     clock.t += 1500; // stale: the next getOrLoad refreshes in the background
     seen.length = 0;
-    assert.equal(await als.run('refresher', () => cache.getOrLoad('k', loader)), 'k');
+    const stale = als.run('refresher', () => cache.getOrLoad('k', loader));
+    als.run('other', () => cache.get('k')); // a later read in another context changes nothing
+    assert.deepEqual(seen, []);
+    assert.equal(await stale, 'k');
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(seen, ['refresher', 'refresher']);
