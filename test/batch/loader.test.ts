@@ -401,7 +401,7 @@ describe('Loader with an injected sluice Cache (one getOrSet per load)', () => {
     // cache catches it, counts it and publishes it on sluice:cache:error.
     assert.equal(await loader.load('7'), 14);
     assert.equal(cache.stats.callbackErrors, 1);
-    assert.equal(cache.peek('7')?.value, 14, 'the refetched value is cached, not a placeholder');
+    assert.equal(await cache.peek('7')?.promise, 14, 'the refetched value is cached, not a placeholder');
     assert.equal(await loader.load('7'), 14, 'served from the cache');
     assert.equal(await loader.load('8'), 16);
     assert.deepEqual(calls, [[7], [7], [8]]);
