@@ -28,38 +28,38 @@ export interface BatchRetryOptions {
    * Total tries per batch, the first included (`1` = no retry).
    * @default 3
    */
-  readonly attempts?: number;
+  readonly attempts?: number | undefined;
   /**
    * Delay before the first retry, in ms; each later retry multiplies it by `factor`.
    * @default 100
    */
-  readonly delayMs?: number;
+  readonly delayMs?: number | undefined;
   /**
    * Upper bound of one delay, in ms.
    * @default 10_000
    */
-  readonly maxDelayMs?: number;
+  readonly maxDelayMs?: number | undefined;
   /**
    * Growth of the delay per retry.
    * @default 2
    */
-  readonly factor?: number;
+  readonly factor?: number | undefined;
   /**
    * `'full'`: each delay is uniform in `[0, delay]` (spreads retries of many writers);
    * `'none'`: exactly `delay`.
    * @default 'full'
    */
-  readonly jitter?: 'full' | 'none';
+  readonly jitter?: 'full' | 'none' | undefined;
   /**
    * Source of the full jitter, uniform in `[0, 1)`; inject a seeded one for reproducible delays.
    * @default Math.random
    */
-  readonly random?: () => number;
+  readonly random?: (() => number) | undefined;
   /**
    * Whether an error is worth retrying; `false` reports the batch failed at once.
    * @default every error is retried
    */
-  readonly retryIf?: (error: unknown) => boolean;
+  readonly retryIf?: ((error: unknown) => boolean) | undefined;
 }
 
 /** Options of {@link BatchWriter}. */
@@ -68,38 +68,38 @@ export interface BatchWriterOptions<T> {
    * Items per batch: a batch is flushed as soon as it holds this many.
    * @default 100
    */
-  readonly maxItems?: number;
+  readonly maxItems?: number | undefined;
   /**
    * Longest an accepted item waits for its batch to fill before the batch is flushed anyway,
    * in ms. Costs one timer per open batch, kept referenced (an unflushed write is pending
    * work). `Infinity`: flush only on size, `flush()` or `close()`.
    * @default 10
    */
-  readonly maxWaitMs?: number;
+  readonly maxWaitMs?: number | undefined;
   /**
    * Accepted items not yet written or reported failed (buffered, in flight or retrying). At the
    * bound, `add` waits (backpressure) instead of growing memory. Cost: the items themselves.
    * @default 10_000
    */
-  readonly maxPending?: number;
+  readonly maxPending?: number | undefined;
   /**
    * Batches being flushed (or waiting to retry) at once. `1` keeps batches in add order.
    * @default 1
    */
-  readonly concurrency?: number;
+  readonly concurrency?: number | undefined;
   /**
    * Retry policy for failed batches; `false` or omitted: no retry.
    * @default no retry
    */
-  readonly retry?: BatchRetryOptions | false;
+  readonly retry?: BatchRetryOptions | false | undefined;
   /**
    * Receives each batch that failed its last try, with the last error. Without it, failures are
    * still counted in `stats.failedItems`, kept in `lastError`, published on
-   * `sluice:batch:error` and rejected to `addAndWait` callers. A throw (or rejection) from it
+   * `sluice:batch:failed` and rejected to `addAndWait` callers. A throw (or rejection) from it
    * is counted in `stats.onErrorFailures`, and never breaks the writer. `items` is a copy.
    * @default none
    */
-  readonly onError?: (items: readonly T[], error: unknown) => unknown;
+  readonly onError?: ((items: readonly T[], error: unknown) => unknown) | undefined;
 }
 
 /** Per-call options of {@link BatchWriter.add}, `addAndWait`, `flush` and `close`. */
@@ -180,7 +180,7 @@ class AddWaiter<T> {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const isDead = (w: AddWaiter<unknown>): boolean => w.dead;
-const channel = channels('batch', ['flush', 'retry', 'error']);
+const channel = channels('batch', ['flush', 'retry', 'failed', 'error']);
 
 /**
  * Buffers items and writes them in batches of `maxItems` (or every `maxWaitMs`), with bounded
@@ -551,8 +551,8 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#failedBatches++;
     this.#failedItems += batch.items.length;
     this.#lastError = error;
-    if (channel.error.hasSubscribers)
-      channel.error.publish({ writer: this, items: batch.items.slice(), error });
+    if (channel.failed.hasSubscribers)
+      channel.failed.publish({ writer: this, items: batch.items.slice(), error });
     const onError = this.#onError;
     if (onError !== undefined) {
       try {

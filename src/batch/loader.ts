@@ -43,19 +43,19 @@ export interface LoaderOptions<K, V, C = K> {
    * later keys start a new one.
    * @default 1000
    */
-  readonly maxBatch?: number;
+  readonly maxBatch?: number | undefined;
   /**
    * Most batch-function calls in flight at once. Further batches wait, FIFO, until one settles.
    * @default Infinity
    */
-  readonly maxConcurrentBatches?: number;
+  readonly maxConcurrentBatches?: number | undefined;
   /**
    * Bound on keys waiting undispatched while `maxConcurrentBatches` is finite; a load that
    * would exceed it rejects with `QueueFullError` (`SLUICE_QUEUE_FULL`). Ignored when
    * `maxConcurrentBatches` is `Infinity` (batches then never wait beyond the current tick).
    * @default 10_000
    */
-  readonly maxQueue?: number;
+  readonly maxQueue?: number | undefined;
   /**
    * When a batch is dispatched. `'microtask'`: once the current tick's promise jobs have run
    * (DataLoader's schedule), so loads issued across `await`s of already-resolved promises
@@ -63,7 +63,7 @@ export interface LoaderOptions<K, V, C = K> {
    * timer per batch; kept referenced because callers are awaiting it). A full batch never waits.
    * @default 'microtask'
    */
-  readonly schedule?: 'microtask' | { readonly waitMs: number };
+  readonly schedule?: 'microtask' | { readonly waitMs: number } | undefined;
   /**
    * Per-key entries, keyed by `cacheKey(key)`: a key's entry is stored when its load joins a
    * batch, so later loads share it while in flight, and keep it once fulfilled; a rejected key's
@@ -76,28 +76,28 @@ export interface LoaderOptions<K, V, C = K> {
    * per key sent.
    * @default true
    */
-  readonly cache?: boolean | CacheLike<C, LoaderEntry<V>>;
+  readonly cache?: boolean | CacheLike<C, LoaderEntry<V>> | undefined;
   /**
    * Entries of the default cache (`cache: true`). Each holds a settled promise and its value.
    * @default 10_000
    */
-  readonly cacheSize?: number;
+  readonly cacheSize?: number | undefined;
   /**
    * Time to live of the default cache's entries, in ms.
    * @default Infinity (entries leave only by eviction or `clear`)
    */
-  readonly cacheTtl?: number;
+  readonly cacheTtl?: number | undefined;
   /**
    * Maps a key to its cache and deduplication identity, e.g. `(k) => k.id` for object keys.
    * Cost: one call per load.
    * @default the key itself
    */
-  readonly cacheKey?: (key: K) => C;
+  readonly cacheKey?: ((key: K) => C) | undefined;
   /**
    * Time source for `stats.batchMs`, in ms. Read twice per batch.
    * @default monotonic `performance.now()`
    */
-  readonly clock?: Clock;
+  readonly clock?: Clock | undefined;
 }
 
 /** What a {@link Loader} keeps in its cache per key: opaque, but its `promise` may be read. */

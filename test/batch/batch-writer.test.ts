@@ -360,13 +360,13 @@ describe('BatchWriter shutdown', () => {
 });
 
 describe('BatchWriter observability and input', () => {
-  it('publishes flush, retry and error on sluice:batch:* to subscribers', async () => {
+  it('publishes flush, retry and failed on sluice:batch:* to subscribers', async () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     const seen: string[] = [];
     const handlers = {
       'sluice:batch:flush': (m: unknown) => seen.push(`flush ${(m as { attempt: number }).attempt}`),
       'sluice:batch:retry': (m: unknown) => seen.push(`retry ${(m as { delay: number }).delay}`),
-      'sluice:batch:error': (m: unknown) => seen.push(`error ${(m as { items: number[] }).items.length}`),
+      'sluice:batch:failed': (m: unknown) => seen.push(`error ${(m as { items: number[] }).items.length}`),
     };
     for (const [name, fn] of Object.entries(handlers)) subscribe(name, fn);
     try {
