@@ -280,6 +280,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#onError = options.onError;
   }
 
+  /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): BatchWriterStats {
     return {
       items: this.#seq,
@@ -401,6 +402,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     return this.#closeWaiters.wait(Infinity, signal);
   }
 
+  /** Same as {@link BatchWriter.close}: `await using writer = new BatchWriter(...)`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -12,8 +12,12 @@
  * ```
  */
 export interface CacheLike<K, V> {
+  /** The cached value of `key`, or `undefined`. */
   get(key: K): V | undefined;
+  /** Caches `value` under `key`. */
   set(key: K, value: V): unknown;
+  /** Forgets `key` (a failed load, `loader.clear(key)`). */
   delete(key: K): unknown;
+  /** Forgets every key (`loader.clearAll()`). */
   clear(): unknown;
 }

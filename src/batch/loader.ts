@@ -63,7 +63,13 @@ export interface LoaderOptions<K, V, C = K> {
    * timer per batch; kept referenced because callers are awaiting it). A full batch never waits.
    * @default 'microtask'
    */
-  readonly schedule?: 'microtask' | { readonly waitMs: number } | undefined;
+  readonly schedule?:
+    | 'microtask'
+    | {
+        /** How long the first load of a batch waits for more, in ms. */
+        readonly waitMs: number;
+      }
+    | undefined;
   /**
    * Per-key entries, keyed by `cacheKey(key)`: a key's entry is stored when its load joins a
    * batch, so later loads share it while in flight, and keep it once fulfilled; a rejected key's
@@ -355,6 +361,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#clock = options.clock ?? monotonicClock;
   }
 
+  /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): LoaderStats {
     return {
       loads: this.#loads,
@@ -571,6 +578,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /** Same as {@link Loader.close}: `await using loader = new Loader(...)`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -518,6 +518,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     }
   }
 
+  /** Same as {@link Cache.entries}: `for (const [key, value] of cache)`. */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
   }
