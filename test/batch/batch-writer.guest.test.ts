@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/batch/index.js';
 import { InvalidInputError } from '../../src/errors.js';
+import { captureReports } from '../helpers/async.js';
 
 describe('BatchWriter with user code that is synchronous, throws or mutates', () => {
   it('admits thousands of waiting adds through a synchronous flush without deep recursion', async () => {
@@ -204,18 +204,8 @@ describe('BatchWriter runtime misuse', () => {
 });
 
 describe('BatchWriter user callbacks that throw', () => {
-  function captureReports() {
-    const reports: { error: unknown; where: string }[] = [];
-    const onMessage = (message: unknown) => {
-      const m = message as { error: unknown; where?: string };
-      if (m.where !== undefined) reports.push({ error: m.error, where: m.where });
-    };
-    subscribe('sluice:batch:error', onMessage);
-    return { reports, stop: () => unsubscribe('sluice:batch:error', onMessage) };
-  }
-
   it('retries with a fallback delay when retry.random throws, loses nothing and reports it', async () => {
-    const { reports, stop } = captureReports();
+    const { reports, stop } = captureReports('sluice:batch:error');
     try {
       const boom = new Error('no entropy');
       let tries = 0;
@@ -245,7 +235,7 @@ describe('BatchWriter user callbacks that throw', () => {
   });
 
   it('reports a batch failed when retry.retryIf throws, and reports the throw', async () => {
-    const { reports, stop } = captureReports();
+    const { reports, stop } = captureReports('sluice:batch:error');
     try {
       const boom = new Error('bad predicate');
       const failed: number[][] = [];
@@ -276,7 +266,7 @@ describe('BatchWriter user callbacks that throw', () => {
   });
 
   it('counts and reports an onError that throws or rejects', async () => {
-    const { reports, stop } = captureReports();
+    const { reports, stop } = captureReports('sluice:batch:error');
     try {
       let calls = 0;
       const writer = new BatchWriter<number>(

@@ -4,18 +4,9 @@ import { getEventListeners } from 'node:events';
 import { describe, it, mock } from 'node:test';
 import { ClosedError } from '../../src/errors.js';
 import { BatchWriter } from '../../src/batch/index.js';
+import { deferred } from '../helpers/async.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** A flush function whose calls wait for the test to release them. */
 function gated<T>() {

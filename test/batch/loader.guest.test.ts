@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { Loader } from '../../src/batch/index.js';
 import { InvalidInputError } from '../../src/errors.js';
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred, captureReports } from '../helpers/async.js';
 
 describe('Loader with user code that is synchronous, throws or mutates', () => {
   it('runs thousands of batches queued behind a slow one through a synchronous batch function without deep recursion', async () => {
@@ -328,18 +318,8 @@ describe('Loader runtime misuse', () => {
 });
 
 describe('Loader user callbacks that throw', () => {
-  function captureReports() {
-    const reports: { error: unknown; where: string }[] = [];
-    const onMessage = (message: unknown) => {
-      const m = message as { error: unknown; where?: string };
-      if (m.where !== undefined) reports.push({ error: m.error, where: m.where });
-    };
-    subscribe('sluice:batch:error', onMessage);
-    return { reports, stop: () => unsubscribe('sluice:batch:error', onMessage) };
-  }
-
   it('rejects (never throws) a load whose cacheKey throws, and reports it', async () => {
-    const { reports, stop } = captureReports();
+    const { reports, stop } = captureReports('sluice:batch:error');
     try {
       const boom = new Error('bad key');
       const loader = new Loader<{ id?: number }, number, number>(async (keys) => keys.map((k) => k.id ?? 0), {
@@ -362,7 +342,7 @@ describe('Loader user callbacks that throw', () => {
   });
 
   it('settles every load of a batch although the user cache throws while forgetting a failed key', async () => {
-    const { reports, stop } = captureReports();
+    const { reports, stop } = captureReports('sluice:batch:error');
     try {
       const map = new Map<number, unknown>();
       const cache = {

@@ -5,18 +5,9 @@ import { describe, it, mock } from 'node:test';
 import { BatchResultError, ClosedError, QueueFullError, SluiceError } from '../../src/errors.js';
 import { Loader, type CacheLike, type LoaderEntry } from '../../src/batch/index.js';
 import { Cache } from '../../src/cache/index.js';
+import { deferred } from '../helpers/async.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** A batch function that records every call and doubles numbers. */
 function recorder() {

@@ -4,16 +4,7 @@ import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { ClosedError, QueueFullError, SluiceError, TimeoutError } from '../../src/errors.js';
 import { Limiter } from '../../src/limit/index.js';
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../helpers/async.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
