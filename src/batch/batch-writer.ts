@@ -65,6 +65,12 @@ export interface BatchRetryOptions {
 /** Options of {@link BatchWriter}. */
 export interface BatchWriterOptions<T> {
   /**
+   * Names this writer in its errors' messages, its `stats` and its channel payloads (a service
+   * has many).
+   * @default 'BatchWriter'
+   */
+  readonly name?: string | undefined;
+  /**
    * Items per batch: a batch is flushed as soon as it holds this many.
    * @default 100
    */
@@ -114,6 +120,8 @@ export interface WriteOptions {
 
 /** Counters and gauges of a {@link BatchWriter}; reading them is free. */
 export interface BatchWriterStats {
+  /** The `name` option. */
+  readonly name: string;
   /** Items accepted. */
   readonly items: number;
   /** Items written successfully. */
@@ -209,6 +217,7 @@ const channel = channels('batch', ['flush', 'retry', 'failed', 'error']);
  */
 export class BatchWriter<T> implements AsyncDisposable {
   readonly #flushFn: FlushFn<T>;
+  readonly #name: string;
   readonly #maxItems: number;
   readonly #maxWaitMs: number;
   readonly #maxPending: number;
@@ -256,6 +265,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     v.isFunction('flushFn', flushFn);
     v.options('options', options);
     this.#flushFn = flushFn;
+    this.#name = options.name === undefined ? 'BatchWriter' : v.string('name', options.name);
     // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
     this.#maxItems = v.positiveInteger('maxItems', orDefault(options.maxItems, 100));
     this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', orDefault(options.maxWaitMs, 10), true);
@@ -281,8 +291,14 @@ export class BatchWriter<T> implements AsyncDisposable {
   }
 
   /** A snapshot of the counters and gauges; cheap, synchronous. */
+  /** The `name` option. */
+  get name(): string {
+    return this.#name;
+  }
+
   get stats(): BatchWriterStats {
     return {
+      name: this.#name,
       items: this.#seq,
       written: this.#written,
       batches: this.#batches,
@@ -419,7 +435,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('BatchWriter is closed'));
+      return Promise.reject(new ClosedError(`${this.#name} is closed`));
     }
     return undefined;
   }
@@ -513,7 +529,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   #try(batch: WriteBatch<T>): void {
     const attempt = ++batch.attempt;
     if (channel.flush.hasSubscribers)
-      channel.flush.publish({ writer: this, size: batch.items.length, attempt });
+      channel.flush.publish({ writer: this, name: this.#name, size: batch.items.length, attempt });
     let result: unknown;
     try {
       const flushFn = this.#flushFn;
@@ -540,6 +556,7 @@ export class BatchWriter<T> implements AsyncDisposable {
       if (channel.retry.hasSubscribers) {
         channel.retry.publish({
           writer: this,
+          name: this.#name,
           size: batch.items.length,
           attempt: batch.attempt,
           delay,
@@ -554,7 +571,7 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#failedItems += batch.items.length;
     this.#lastError = error;
     if (channel.failed.hasSubscribers)
-      channel.failed.publish({ writer: this, items: batch.items.slice(), error });
+      channel.failed.publish({ writer: this, name: this.#name, items: batch.items.slice(), error });
     const onError = this.#onError;
     if (onError !== undefined) {
       try {

@@ -39,6 +39,12 @@ export type BatchFn<K, V> = (
 /** Options of {@link Loader}. */
 export interface LoaderOptions<K, V, C = K> {
   /**
+   * Names this loader in its errors' messages, its `stats` and its channel payloads (a service
+   * has many).
+   * @default 'Loader'
+   */
+  readonly name?: string | undefined;
+  /**
    * Most keys sent to one call of the batch function; a full batch is dispatched at once and
    * later keys start a new one.
    * @default 1000
@@ -124,6 +130,8 @@ export interface LoaderLoadOptions {
 
 /** Counters and gauges of a {@link Loader}; reading them is free. */
 export interface LoaderStats {
+  /** The `name` option. */
+  readonly name: string;
   /** Calls to `load` (including those made by `loadMany`). */
   readonly loads: number;
   /** Loads answered from the cache. */
@@ -271,6 +279,7 @@ const channel = channels('batch', ['dispatch', 'settle', 'error']);
  */
 export class Loader<K, V, C = K> implements AsyncDisposable {
   readonly #batchFn: BatchFn<K, V>;
+  readonly #name: string;
   readonly #maxBatch: number;
   readonly #maxConcurrent: number;
   readonly #maxQueue: number;
@@ -310,6 +319,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     v.isFunction('batchFn', batchFn);
     v.options('options', options);
     this.#batchFn = batchFn;
+    this.#name = options.name === undefined ? 'Loader' : v.string('name', options.name);
     // `=== undefined`, not `??`: an option given as null is a mistake, not the default.
     this.#maxBatch = v.positiveInteger('maxBatch', orDefault(options.maxBatch, 1000), true);
     this.#maxConcurrent = v.positiveInteger(
@@ -362,8 +372,15 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   }
 
   /** A snapshot of the counters and gauges; cheap, synchronous. */
+  /** The `name` option. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): LoaderStats {
     return {
+      name: this.#name,
       loads: this.#loads,
       cacheHits: this.#cacheHits,
       dedups: this.#dedups,
@@ -411,7 +428,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('Loader is closed'));
+      return Promise.reject(new ClosedError(`${this.#name} is closed`));
     }
     if (key === undefined || key === null) {
       this.#rejected++;
@@ -624,7 +641,9 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
   #refuseFull(): Promise<never> {
     this.#rejected++;
     return Promise.reject(
-      new QueueFullError(`Loader queue is full (maxQueue: ${this.#maxQueue} keys waiting for a batch slot)`),
+      new QueueFullError(
+        `${this.#name} queue is full (maxQueue: ${this.#maxQueue} keys waiting for a batch slot)`,
+      ),
     );
   }
 
@@ -686,7 +705,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#keys += sent.length;
     this.#dedups += n - sent.length;
     batch.startedAt = this.#clock.now();
-    if (channel.dispatch.hasSubscribers) channel.dispatch.publish({ loader: this, size: sent.length });
+    if (channel.dispatch.hasSubscribers)
+      channel.dispatch.publish({ loader: this, name: this.#name, size: sent.length });
     let result: BatchResult<K, V> | PromiseLike<BatchResult<K, V>>;
     try {
       // A copy: the batch function may sort or empty its keys; results map back through ours.
@@ -731,7 +751,8 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     }
     if (!ok) this.#failedBatches++;
     this.#finish(batch, ok ? result : undefined, error, ok);
-    if (channel.settle.hasSubscribers) channel.settle.publish({ loader: this, size: n, ok, error });
+    if (channel.settle.hasSubscribers)
+      channel.settle.publish({ loader: this, name: this.#name, size: n, ok, error });
     this.#afterBatch();
   }
 

@@ -102,6 +102,7 @@ let sweepFromTimer: (ref: WeakRef<Cache<unknown, unknown>>) => void;
  */
 export class Cache<K, V> implements Iterable<[K, V]> {
   readonly #maxSize: number;
+  readonly #name: string;
   readonly #maxWeight: number;
   readonly #ttl: number;
   readonly #swr: number;
@@ -160,6 +161,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     v.options('options', options);
     const o: Partial<CacheOptions<K, V>> = options ?? {};
     this.#maxSize = v.positiveInteger('maxSize', o.maxSize, true);
+    this.#name = o.name === undefined ? 'Cache' : v.string('name', o.name);
     this.#ttl = v.positiveDuration('ttl', o.ttl === undefined ? Infinity : o.ttl);
     this.#swr = windowOption(
       'staleWhileRevalidate',
@@ -234,9 +236,15 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   }
 
   /** A snapshot of the counters and gauges. */
+  /** The `name` option. */
+  get name(): string {
+    return this.#name;
+  }
+
   get stats(): CacheStats {
     const reads = this.#hits + this.#misses;
     return {
+      name: this.#name,
       hits: this.#hits,
       misses: this.#misses,
       staleHits: this.#staleHits,
@@ -723,7 +731,8 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   }
 
   #notify(key: K, value: V, reason: CacheEvictReason): void {
-    if (channel.evict.hasSubscribers) channel.evict.publish({ cache: this, key, value, reason });
+    if (channel.evict.hasSubscribers)
+      channel.evict.publish({ cache: this, name: this.#name, key, value, reason });
     const onEvict = this.#onEvict;
     if (onEvict === undefined) return;
     let result: unknown;
@@ -856,6 +865,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     if (channel.load.hasSubscribers) {
       channel.load.publish({
         cache: this,
+        name: this.#name,
         key,
         ok: true,
         background: flight.background,
@@ -876,6 +886,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     if (channel.load.hasSubscribers) {
       channel.load.publish({
         cache: this,
+        name: this.#name,
         key,
         ok: false,
         error,
@@ -894,6 +905,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     if (channel.load.hasSubscribers) {
       channel.load.publish({
         cache: this,
+        name: this.#name,
         key: flight.key,
         ok: false,
         aborted: true,

@@ -51,6 +51,12 @@ export type CacheLoader<K, V> = (key: K, context: CacheLoadContext) => V | Promi
 /** Options of {@link Cache}. */
 export interface CacheOptions<K, V> {
   /**
+   * Names this cache in its errors' messages, its `stats` and its channel payloads (a service
+   * has many).
+   * @default 'Cache'
+   */
+  readonly name?: string | undefined;
+  /**
    * Most entries held at once: a positive integer, or `Infinity` spelled out (then bound the
    * cache with `maxWeight`). Storage grows by doubling up to it.
    * Cost: about 25 bytes per slot in arrays, plus the key's index entry (a dictionary slot
@@ -150,6 +156,8 @@ export interface CacheLoadOptions {
 
 /** Counters and gauges of a {@link Cache}; reading them is free. */
 export interface CacheStats {
+  /** The `name` option. */
+  readonly name: string;
   /** Reads (`get`, `getOrLoad`) that found a fresh value. */
   readonly hits: number;
   /** Reads that found nothing fresh (a stale value served by `getOrLoad` counts here too). */

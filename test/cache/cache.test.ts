@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
+import { BatchWriter, Loader } from '../../src/batch/index.js';
 import { Cache, type CacheEvictReason } from '../../src/cache/index.js';
 import { InvalidInputError } from '../../src/errors.js';
 
@@ -618,8 +619,8 @@ describe('Cache: option validation', () => {
 });
 
 describe('Cache: diagnostics channels', () => {
-  it('publishes evictions on sluice:cache:evict only while subscribed', () => {
-    const cache = new Cache<string, number>({ maxSize: 1 });
+  it('publishes evictions on sluice:cache:evict only while subscribed, with the cache name', () => {
+    const cache = new Cache<string, number>({ maxSize: 1, name: 'sessions' });
     const got: unknown[] = [];
     const listener = (message: unknown) => void got.push(message);
     cache.set('a', 1).set('b', 2);
@@ -633,7 +634,7 @@ describe('Cache: diagnostics channels', () => {
     assert.equal(got.length, 1);
     assert.deepEqual(
       { ...(got[0] as object), cache: null },
-      { cache: null, key: 'b', value: 2, reason: 'evicted' },
+      { cache: null, name: 'sessions', key: 'b', value: 2, reason: 'evicted' },
     );
   });
 
@@ -720,5 +721,25 @@ describe('Cache options given as undefined', () => {
     });
     cache.set('a', 1, { ttl: undefined });
     assert.equal(cache.get('a'), 1);
+  });
+});
+
+describe('names', () => {
+  it('Cache, Loader and BatchWriter carry their name in stats and errors', async () => {
+    const cache = new Cache<string, number>({ maxSize: 1, name: 'sessions' });
+    assert.equal(cache.stats.name, 'sessions');
+    assert.equal(new Cache({ maxSize: 1 }).stats.name, 'Cache');
+    const loader = new Loader<number, number>(async (ids) => ids, { name: 'users' });
+    const writer = new BatchWriter<number>(async () => undefined, { name: 'audit' });
+    assert.equal(loader.stats.name, 'users');
+    assert.equal(writer.stats.name, 'audit');
+    await loader.close();
+    await writer.close();
+    await assert.rejects(loader.load(1), { code: 'SLUICE_CLOSED', message: 'users is closed' });
+    await assert.rejects(writer.add(1), { code: 'SLUICE_CLOSED', message: 'audit is closed' });
+    assert.throws(() => new Cache({ maxSize: 1, name: 1 as never }), {
+      name: 'TypeError',
+      message: 'Expected `name` to be a string, got `1` (number)',
+    });
   });
 });
