@@ -149,6 +149,51 @@ interface Seen {
 }
 
 describe('examples/fastify-service', () => {
+  it('maps a full upstream queue to 503 and a queue timeout to 504', async () => {
+    // No database needed: a stand-in answers the circle query (20 members) and the audit inserts.
+    const db: Db = {
+      query: async <R>(sql: string) => ({
+        rows: (sql.includes('circle_members')
+          ? Array.from({ length: 20 }, (_, i) => ({ agent_id: i + 1 }))
+          : []) as R[],
+      }),
+      queries: 0,
+      close: async () => undefined,
+    };
+    const upstream = await startFakeUpstream({ latencyMs: 200 });
+    const cases = [
+      { status: 503, error: 'SLUICE_QUEUE_FULL', options: { upstreamMaxQueue: 1 } },
+      { status: 504, error: 'SLUICE_TIMEOUT', options: { upstreamQueueTimeoutMs: 30 } },
+    ];
+    try {
+      for (const { status, error, options } of cases) {
+        // One upstream slot: of the request's 4 calls, 1 runs and the others wait or are refused.
+        const service = buildService({ db, upstreamUrl: upstream.url, upstreamConcurrency: 1, ...options });
+        const url = await service.app.listen({ port: 0, host: '127.0.0.1' });
+        const res = await fetch(`${url}/circles/1/status`);
+        assert.deepEqual([res.status, ((await res.json()) as { error: string }).error], [status, error]);
+        if (status === 503) assert.equal(res.headers.get('retry-after'), '1');
+        await service.close(); // waits for the call that had the slot: it was aborted
+        assert.deepEqual(
+          [service.stats().upstream.running, service.stats().audit.written],
+          [0, 1],
+          'no slot held, one audit row',
+        );
+      }
+      // In both cases map stopped at the first error and aborted the call that had the slot
+      // (for the 503 that happens before its request is even sent).
+      await until('the aborted calls to reach the upstream', () => upstream.stats.inFlight === 0);
+      assert.ok(upstream.stats.requests >= 1);
+      assert.equal(
+        upstream.stats.aborted,
+        upstream.stats.requests,
+        'every call that reached the upstream aborted',
+      );
+    } finally {
+      await upstream.close();
+    }
+  });
+
   const databaseUrl = process.env['DATABASE_URL'];
   if ((databaseUrl === undefined || databaseUrl === '') && process.env['SLUICE_REQUIRE_SERVICES'] === '1') {
     it('needs DATABASE_URL', () => {
