@@ -230,12 +230,16 @@ export function buildService(options: ServiceOptions): Service {
     return (await res.json()) as AgentStatus;
   };
 
+  let stopping = false;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
   // One audit row per request, accepted before the response leaves: a 2xx implies its row.
   app.addHook('onSend', async (request, reply, payload) => {
+    // A keep-alive connection busy when close() began would otherwise stay open after its
+    // response, and hold close() until the client hangs up or keepAliveTimeout (72 s) passes.
+    if (stopping) void reply.header('connection', 'close');
     const route = request.routeOptions.url;
     if (route === '/stats' || route === '/health') return payload;
     await audit.add({
@@ -315,6 +319,7 @@ export function buildService(options: ServiceOptions): Service {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      stopping = true;
       await app.close(); // stop accepting; in-flight requests finish and their rows are accepted
       await upstream.close(); // nothing is queued any more; waits for running calls
       await Promise.all(Array.from(loaders, (loader) => loader.close()));
