@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { ClosedError, QueueFullError, SluiceError, TimeoutError } from '../src/errors.js';
+import {
+  BatchResultError,
+  ClosedError,
+  InvalidInputError,
+  QueueFullError,
+  SluiceError,
+  type SluiceErrorCode,
+  TimeoutError,
+} from '../src/errors.js';
 
 it('errors carry stable codes, cause, and a cross-copy brand', () => {
   const cause = new Error('root');
@@ -19,4 +27,25 @@ it('errors carry stable codes, cause, and a cross-copy brand', () => {
   assert.ok(foreign instanceof ClosedError);
   assert.ok(!(foreign instanceof TimeoutError));
   assert.ok(!(new Error('plain') instanceof SluiceError));
+});
+
+it('code is a union of literal codes: a misspelt comparison fails to compile', () => {
+  const codes: SluiceErrorCode[] = [
+    new QueueFullError('x').code,
+    new ClosedError('x').code,
+    new TimeoutError('x').code,
+    new InvalidInputError('x').code,
+    new BatchResultError('x').code,
+  ];
+  assert.deepEqual(codes, [
+    'SLUICE_QUEUE_FULL',
+    'SLUICE_CLOSED',
+    'SLUICE_TIMEOUT',
+    'SLUICE_INVALID_INPUT',
+    'SLUICE_BATCH_RESULT',
+  ]);
+  const err: SluiceError = new QueueFullError('x');
+  // `npm run typecheck` fails if this line compiles, i.e. if `code` were a plain string.
+  // @ts-expect-error 'SLUICE_QUEUE_FUL' is not a SluiceErrorCode
+  assert.equal(err.code === 'SLUICE_QUEUE_FUL', false);
 });
