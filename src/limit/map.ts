@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import * as v from '../internal/validate.js';
 
@@ -66,6 +67,9 @@ export function map<T, R>(
   return new Promise<R[]>((resolve, reject) => {
     const controller = new AbortController();
     const signal = controller.signal;
+    // Every `fn` call shares this signal, and each may add a listener (fetch, http.get,
+    // events.once): up to `concurrency` at once is expected, not a leak to warn about.
+    if (concurrency > 10) setMaxListeners(concurrency === Infinity ? 0 : concurrency + 10, signal);
     const results: R[] = [];
     const errors: { index: number; error: unknown }[] = [];
     const iterator = sync

@@ -216,3 +216,26 @@ describe('map', () => {
     assert.equal(calls, 3);
   });
 });
+
+describe('map signal', () => {
+  it('lets every concurrent fn listen to its signal without a MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await map(
+        Array.from({ length: 32 }, (_, i) => i),
+        async (x, _i, signal) => {
+          signal.addEventListener('abort', () => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return x;
+        },
+        { concurrency: 32 },
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings, []);
+  });
+});
