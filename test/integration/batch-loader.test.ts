@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { Loader } from '../../src/batch/index.js';
 import { BatchResultError } from '../../src/errors.js';
-import { openDb, uniqueTable, type Db } from '../../scenarios/harness/db.js';
+import { closeSharedDb, openDb, uniqueTable, type Db } from '../../scenarios/harness/db.js';
 import { serviceUrl } from '../helpers/services.js';
+
+after(() => closeSharedDb());
 
 interface Agent extends Record<string, unknown> {
   id: number;
@@ -14,7 +16,8 @@ interface Agent extends Record<string, unknown> {
 function onEachDatabase(name: string, body: (db: Db) => Promise<void>): void {
   describe(name, () => {
     it('on PGlite (embedded)', async () => {
-      const db = await openDb({ url: undefined });
+      // One embedded PGlite per file (starting one takes seconds); every test uses its own table.
+      const db = await openDb({ url: undefined, shared: true });
       try {
         await body(db);
       } finally {

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { BatchWriter } from '../../src/batch/index.js';
 import { ClosedError } from '../../src/errors.js';
-import { openDb, uniqueTable, type Db } from '../../scenarios/harness/db.js';
+import { closeSharedDb, openDb, uniqueTable, type Db } from '../../scenarios/harness/db.js';
 import { serviceUrl } from '../helpers/services.js';
+
+after(() => closeSharedDb());
 
 /** Runs `body` against PGlite, and against real Postgres through DATABASE_URL. */
 function onEachDatabase(name: string, body: (db: Db) => Promise<void>): void {
   describe(name, () => {
     it('on PGlite (embedded)', async () => {
-      const db = await openDb({ url: undefined });
+      // One embedded PGlite per file (starting one takes seconds); every test uses its own table.
+      const db = await openDb({ url: undefined, shared: true });
       try {
         await body(db);
       } finally {
