@@ -290,12 +290,12 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#onError = options.onError;
   }
 
-  /** A snapshot of the counters and gauges; cheap, synchronous. */
   /** The `name` option. */
   get name(): string {
     return this.#name;
   }
 
+  /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): BatchWriterStats {
     return {
       name: this.#name,

@@ -371,7 +371,6 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#clock = options.clock ?? monotonicClock;
   }
 
-  /** A snapshot of the counters and gauges; cheap, synchronous. */
   /** The `name` option. */
   get name(): string {
     return this.#name;

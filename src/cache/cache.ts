@@ -235,12 +235,12 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     return this.#policyName;
   }
 
-  /** A snapshot of the counters and gauges. */
   /** The `name` option. */
   get name(): string {
     return this.#name;
   }
 
+  /** A snapshot of the counters and gauges. */
   get stats(): CacheStats {
     const reads = this.#hits + this.#misses;
     return {
