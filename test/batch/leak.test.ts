@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { BatchWriter, Loader } from '../../src/batch/index.js';
-import { abortableWaits, needsGc, settleHeap, signalAnyRetention } from '../helpers/heap.js';
+import { abortableWaits, needsGc, LEAK_BUDGET, settleHeap, signalAnyRetention } from '../helpers/heap.js';
 
 const skip = needsGc;
 
@@ -26,7 +26,7 @@ it('BatchWriter: 100k adds aborted while waiting for room leave no trace', { ski
   }
   // Less what Node itself keeps for AbortSignal.any dependants of the long-lived signal.
   const grown = (await settleHeap()) - baseline - platform;
-  assert.ok(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes after 100k aborted adds`);
+  assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 100k aborted adds`);
   assert.equal(writer.stats.aborted, 100_000);
   assert.equal(writer.stats.items, 1, 'no aborted add was enqueued');
   release();
@@ -54,7 +54,7 @@ it('Loader: 100k aborted loads leave no batch, cache entry or listener behind', 
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const grown = (await settleHeap()) - baseline - platform;
-  assert.ok(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes after 100k aborted loads`);
+  assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 100k aborted loads`);
   assert.equal(calls, 0, 'no batch of aborted loads was sent');
   assert.equal(loader.stats.aborted, 100_000);
   assert.equal(loader.stats.queued, 0);
@@ -79,7 +79,7 @@ it('BatchWriter: 100k flush calls aborted while a flush is stuck leave no trace'
     await settled;
   }
   const grown = (await settleHeap()) - baseline - platform;
-  assert.ok(grown < 2 * 1024 * 1024, `heap grew by ${grown} bytes after 100k aborted flushes`);
+  assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 100k aborted flushes`);
   const flushed = writer.flush();
   release();
   await flushed;

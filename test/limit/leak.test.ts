@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Limiter } from '../../src/limit/index.js';
-import { abortableWaits, needsGc, settleHeap, signalAnyRetention } from '../helpers/heap.js';
+import { abortableWaits, needsGc, LEAK_BUDGET, settleHeap, signalAnyRetention } from '../helpers/heap.js';
 
 it('100k aborted waits return the heap to baseline and never consume a slot', { skip: needsGc }, async () => {
   const limiter = new Limiter({ concurrency: 1, maxQueue: Infinity });
@@ -28,7 +28,7 @@ it('100k aborted waits return the heap to baseline and never consume a slot', { 
   const after = await settleHeap();
   const grown = after - baseline - platform;
   assert.ok(
-    grown < 2 * 1024 * 1024,
+    grown < LEAK_BUDGET,
     `heap grew by ${grown} bytes after 100k aborted waits (beyond the ${platform} bytes Node itself retains)`,
   );
 
