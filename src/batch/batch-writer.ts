@@ -519,7 +519,8 @@ export class BatchWriter<T> implements AsyncDisposable {
       while (this.#active.size < this.#concurrency && this.#sealed.length > 0) {
         const batch = this.#sealed.shift() as WriteBatch<T>;
         this.#active.add(batch);
-        this.#try(batch);
+        // The flush function never runs inside the `add` (or `flush`) that sealed its batch.
+        queueMicrotask(() => this.#try(batch));
       }
     } finally {
       this.#pumping = false;

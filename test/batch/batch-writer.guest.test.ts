@@ -295,3 +295,25 @@ describe('BatchWriter user callbacks that throw', () => {
     }
   });
 });
+
+describe('BatchWriter flush timing', () => {
+  it('never runs the flush function inside the add, flush or close that sealed its batch', async () => {
+    let calls = 0;
+    const writer = new BatchWriter<number>(
+      () => {
+        calls++;
+      },
+      { maxItems: 2 },
+    );
+    const first = writer.add(1);
+    const second = writer.add(2); // fills the batch
+    assert.equal(calls, 0, 'flushed inside add()');
+    await Promise.all([first, second]);
+    void writer.add(3);
+    const flushed = writer.flush();
+    assert.equal(calls, 1, 'flushed inside flush()');
+    await flushed;
+    assert.equal(calls, 2);
+    await writer.close();
+  });
+});

@@ -53,6 +53,7 @@ describe('BatchWriter batching', () => {
       await writer.add(2);
       assert.deepEqual(batches, []);
       mock.timers.tick(20);
+      await Promise.resolve(); // the flush starts a microtask after the batch is sealed
       assert.deepEqual(batches, [[1, 2]], 'the window runs from the first item of the batch');
       await writer.close();
     } finally {
