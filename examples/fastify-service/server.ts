@@ -324,7 +324,7 @@ export function buildService(options: ServiceOptions): Service {
       await upstream.close(); // nothing is queued any more; waits for running calls
       await Promise.all(Array.from(loaders, (loader) => loader.close()));
       await audit.close(); // every accepted audit row written (or reported to onError)
-      models.clear(); // a Cache has no close(): drop the entries and its sweep timer
+      await models.close(); // waits for loads and refreshes it started: they use the pool
       await db.close();
     })());
 

@@ -3,7 +3,7 @@ import { monotonicClock, type Clock } from '../internal/clock.js';
 import { reportError, watchResult } from '../internal/report.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
-import { InvalidInputError } from '../errors.js';
+import { ClosedError, InvalidInputError } from '../errors.js';
 import { coarseClock, NEAR_DEADLINE_MS, preciseNow } from './coarse-clock.js';
 import { Flight } from './flight.js';
 import { KeyIndex } from './key-index.js';
@@ -145,6 +145,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   #onTimer: (() => void) | undefined;
 
   readonly #flights = new Map<K, Flight<K, V>>();
+  /** Loads started and not yet settled (detached ones included): what `close()` waits for. */
+  #live = 0;
+  #drained: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
   #failures: Map<K, Failure> | undefined;
 
   #hits = 0;
@@ -374,6 +378,35 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     return true;
   }
 
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Stops intake for shutdown: `getOrLoad` rejects with `ClosedError` from now on, the sweep
+   * timer stops (entries still expire on read), and the returned promise resolves once every
+   * load already started — background refreshes included — has settled, so nothing the cache
+   * started outlives it (close it before the pool its loaders use). `get`, `set` and `delete`
+   * keep working on memory. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#timer !== undefined) {
+      this.#timer.cancel();
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    }
+    this.#closing =
+      this.#live === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
+    return this.#closing;
+  }
+
+  /** Same as {@link Cache.close}: `await using cache = new Cache(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Removes every entry (each reported to `onEvict` as `'cleared'`) and detaches every load. */
   clear(): void {
     this.#flights.clear();
@@ -436,6 +469,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
     loaderOrOptions: CacheLoader<K, V> | CacheLoadOptions | undefined,
     maybeOptions: CacheLoadOptions | undefined,
   ): Promise<V> {
+    if (this.#closing !== undefined) throw new ClosedError(`${this.#name} is closed`);
     let loader = this.#loader;
     let options: CacheLoadOptions | undefined = maybeOptions;
     if (typeof loaderOrOptions === 'function') loader = loaderOrOptions;
@@ -795,6 +829,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
 
   /** Keeps one unref'd timer set for the wheel's next deadline, and none when it is empty. */
   #armTimer(now: number): void {
+    if (this.#closing !== undefined) return;
     const at = this.#wheel === undefined ? Infinity : this.#wheel.nextDeadline();
     if (this.#timer !== undefined) {
       if (at !== Infinity && this.#timerAt <= at) return;
@@ -828,6 +863,7 @@ export class Cache<K, V> implements Iterable<[K, V]> {
    */
   #runLoad(flight: Flight<K, V>, loader: CacheLoader<K, V>): void {
     flight.loader = loader;
+    this.#live++;
     void Promise.resolve(flight).then(this.#callLoader);
   }
 
@@ -835,7 +871,10 @@ export class Cache<K, V> implements Iterable<[K, V]> {
   readonly #callLoader = (flight: Flight<K, V>): void => {
     const loader = flight.loader as CacheLoader<K, V>;
     flight.loader = undefined;
-    if (flight.aborted) return;
+    if (flight.aborted) {
+      this.#loadDone();
+      return;
+    }
     const key = flight.key;
     let result: V | PromiseLike<V>;
     try {
@@ -844,10 +883,30 @@ export class Cache<K, V> implements Iterable<[K, V]> {
       result = Promise.reject(error);
     }
     void Promise.resolve(result).then(
-      (value) => this.#loaded(flight, value),
-      (error: unknown) => this.#failed(flight, error, true),
+      (value) => {
+        try {
+          this.#loaded(flight, value);
+        } finally {
+          this.#loadDone();
+        }
+      },
+      (error: unknown) => {
+        try {
+          this.#failed(flight, error, true);
+        } finally {
+          this.#loadDone();
+        }
+      },
     );
   };
+
+  /** A started load settled (or never ran); the last one lets a pending `close()` resolve. */
+  #loadDone(): void {
+    if (--this.#live > 0 || this.#drained === undefined) return;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained();
+  }
 
   #loaded(flight: Flight<K, V>, value: V): void {
     if (flight.aborted) return;
