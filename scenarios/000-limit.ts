@@ -4,6 +4,7 @@ import { map, settle } from '../src/limit/index.js';
 import { LoopbackServer } from './harness/server.js';
 import { round, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
+import { timeHeadline } from './harness/headline.js';
 
 /** The setup-status reads of the report: four independent reads and one that fails. */
 const READS = [
@@ -63,13 +64,7 @@ const independentAwaits: Scenario = {
       return {
         naive: { ms: round(naive.ms), failures: naive.value.filter((x) => !x).length, maxInFlight: naiveMax },
         sluice: { ms: round(fast.ms), failures: errors, maxInFlight: sluiceMax },
-        headline: {
-          measure: 'time',
-          unit: 'ms',
-          naive: round(naive.ms),
-          sluice: round(fast.ms),
-          better: 'lower',
-        },
+        headline: timeHeadline(round(naive.ms), round(fast.ms)),
         invariant:
           `all ${READS.length} outcomes reported in order (${READS.length - errors} ok, ${errors} error); ` +
           `${round(fast.ms)} ms ≈ slowest ${max} ms, sequential ${round(naive.ms)} ms ≈ sum ${sum} ms`,
@@ -131,13 +126,7 @@ const episodeBatch: Scenario = {
       return {
         naive: { ms: round(naive.ms), maxInFlight: naiveMax },
         sluice: { ms: round(bounded.ms), maxInFlight: stats.maxInFlight },
-        headline: {
-          measure: 'time',
-          unit: 'ms',
-          naive: round(naive.ms),
-          sluice: round(bounded.ms),
-          better: 'lower',
-        },
+        headline: timeHeadline(round(naive.ms), round(bounded.ms)),
         invariant: `max in flight at the server = ${stats.maxInFlight} (bound ${BOUND}); ${round(bounded.ms)} ms ≈ ceil(${EPISODES}/${BOUND}) × ${EPISODE_MS} = ${expected} ms`,
         ok,
       };

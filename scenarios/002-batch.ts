@@ -10,6 +10,7 @@ import { LoopbackServer } from './harness/server.js';
 import { sized } from './harness/size.js';
 import { round, sleep, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
+import { timeHeadline } from './harness/headline.js';
 
 const POOLS = 5;
 const ITEMS = sized(100, 40);
@@ -141,13 +142,7 @@ const memoryAggregation: Scenario = {
           batchSize: round(writer.stats.written / writer.stats.batches),
           poolsInFlight: sluiceMaxInFlight,
         },
-        headline: {
-          measure: 'time',
-          unit: 'ms',
-          naive: round(naive.ms),
-          sluice: round(fast.ms),
-          better: 'lower',
-        },
+        headline: timeHeadline(round(naive.ms), round(fast.ms)),
         invariant:
           `all ${total} items stored both ways (${naiveRows.count} = ${sluiceRows.count} rows, same content) on ` +
           `${db.kind}; INSERTs ${naiveQueries} → ${sluiceQueries}; pools collected ${naiveMaxInFlight} → ` +

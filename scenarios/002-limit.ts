@@ -5,6 +5,7 @@ import { Limiter, settle } from '../src/limit/index.js';
 import { LoopbackServer } from './harness/server.js';
 import { Latencies, round, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
+import { timeHeadline } from './harness/headline.js';
 
 const LATENCY = 25;
 const POOLS = 10;
@@ -59,13 +60,7 @@ const poolStatus: Scenario = {
       return {
         naive: { ms: round(naive.ms), results: POOLS - naiveErrors, errors: naiveErrors },
         sluice: { ms: round(fast.ms), results, errors: failedAt.length, maxInFlight: sluiceMax },
-        headline: {
-          measure: 'time',
-          unit: 'ms',
-          naive: round(naive.ms),
-          sluice: round(fast.ms),
-          better: 'lower',
-        },
+        headline: timeHeadline(round(naive.ms), round(fast.ms)),
         invariant:
           `${results} results + ${failedAt.length} errors (pools ${failedAt.join(', ')}) in input order; ` +
           `${round(fast.ms)} ms ≈ one call (${LATENCY} ms) vs ${round(naive.ms)} ms ≈ ${POOLS} calls (naive in flight ${naiveMax})`,

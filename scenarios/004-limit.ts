@@ -6,6 +6,7 @@ import { LoopbackServer } from './harness/server.js';
 import { sized } from './harness/size.js';
 import { round, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
+import { timeHeadline } from './harness/headline.js';
 
 interface DiscoveredAgent {
   readonly id: string;
@@ -58,13 +59,7 @@ const duplicates: Scenario = {
     return {
       naive: { ms: round(naive.value.ms), unique: a.length, loopBlockedMs: round(naive.lag.max) },
       sluice: { ms: round(fast.value.ms, 2), unique: b.length, loopBlockedMs: round(fast.lag.max) },
-      headline: {
-        measure: 'time',
-        unit: 'ms',
-        naive: round(naive.value.ms),
-        sluice: round(fast.value.ms, 2),
-        better: 'lower',
-      },
+      headline: timeHeadline(round(naive.value.ms), round(fast.value.ms, 2)),
       invariant: `same ${b.length} unique agents in the same order; event loop blocked ${round(naive.lag.max)} → ${round(fast.lag.max)} ms`,
       ok: same && b.length === DISTINCT && ratio > 10,
     };

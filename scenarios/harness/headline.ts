@@ -55,3 +55,8 @@ export function headlineText(h: Headline | undefined): string {
   }
   return `${factor} ${phrase} (${change})`;
 }
+
+/** The headline of a scenario measured in wall time: lower is better, in ms. */
+export function timeHeadline(naiveMs: number, sluiceMs: number): Headline {
+  return { measure: 'time', unit: 'ms', naive: naiveMs, sluice: sluiceMs, better: 'lower' };
+}

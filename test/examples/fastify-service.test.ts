@@ -148,18 +148,22 @@ interface Seen {
   id: string | undefined;
 }
 
+/** No database needed: a stand-in answers the circle query (20 members) and the audit inserts. */
+function standInDb(): Db {
+  return {
+    query: async <R>(sql: string) => ({
+      rows: (sql.includes('circle_members')
+        ? Array.from({ length: 20 }, (_, i) => ({ agent_id: i + 1 }))
+        : []) as R[],
+    }),
+    queries: 0,
+    close: async () => undefined,
+  };
+}
+
 describe('examples/fastify-service', () => {
   it('maps a full upstream queue to 503 and a queue timeout to 504', async () => {
-    // No database needed: a stand-in answers the circle query (20 members) and the audit inserts.
-    const db: Db = {
-      query: async <R>(sql: string) => ({
-        rows: (sql.includes('circle_members')
-          ? Array.from({ length: 20 }, (_, i) => ({ agent_id: i + 1 }))
-          : []) as R[],
-      }),
-      queries: 0,
-      close: async () => undefined,
-    };
+    const db = standInDb();
     const upstream = await startFakeUpstream({ latencyMs: 200 });
     const cases = [
       { status: 503, error: 'SLUICE_QUEUE_FULL', options: { upstreamMaxQueue: 1 } },
@@ -204,15 +208,7 @@ describe('examples/fastify-service', () => {
   const where = databaseUrl ? 'child process on Postgres (DATABASE_URL)' : 'in process on PGlite';
 
   it('does not wait for keep-alive clients at shutdown', async () => {
-    const db: Db = {
-      query: async <R>(sql: string) => ({
-        rows: (sql.includes('circle_members')
-          ? Array.from({ length: 20 }, (_, i) => ({ agent_id: i + 1 }))
-          : []) as R[],
-      }),
-      queries: 0,
-      close: async () => undefined,
-    };
+    const db = standInDb();
     const upstream = await startFakeUpstream({ latencyMs: 40 }); // 20 calls, 4 at a time: ~200 ms
     const service = buildService({ db, upstreamUrl: upstream.url });
     const agent = new Agent({ keepAlive: true });
