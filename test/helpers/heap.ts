@@ -49,8 +49,16 @@ export function abortableWaits(
  * its waits to a shared signal subtracts this, so it measures sluice's retention only.
  */
 export async function signalAnyRetention(count: number): Promise<number> {
-  // Measured on a sample of at most 20k signals and scaled: the retention is per signal.
-  const sample = Math.min(count, 20_000);
+  // Measured once per process, on a sample of at most 20k signals, and scaled: the retention
+  // is per signal.
+  perSignal ??= measurePerSignal();
+  return count * (await perSignal);
+}
+
+let perSignal: Promise<number> | undefined;
+
+async function measurePerSignal(): Promise<number> {
+  const sample = 20_000;
   const longLived = new AbortController();
   const reason = new Error('control');
   const before = await settleHeap();
@@ -66,7 +74,7 @@ export async function signalAnyRetention(count: number): Promise<number> {
   const retained = (await settleHeap()) - before;
   // Keep the long-lived signal (and what it retains) alive until the measurement is taken.
   longLived.signal.throwIfAborted();
-  return Math.max(0, (retained * count) / sample);
+  return Math.max(0, retained / sample);
 }
 
 /**
