@@ -6,7 +6,6 @@ import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
-import { invalidOptions } from './call-options.js';
 
 /** Context passed to a flush function. */
 export interface FlushContext {
@@ -339,7 +338,7 @@ export class BatchWriter<T> implements AsyncDisposable {
    */
   add(item: T, options?: WriteOptions): Promise<void> {
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) return this.#refuseInvalid(invalid);
     }
     const signal = options?.signal;
@@ -360,7 +359,7 @@ export class BatchWriter<T> implements AsyncDisposable {
    */
   addAndWait(item: T, options?: WriteOptions): Promise<void> {
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) return this.#refuseInvalid(invalid);
     }
     const signal = options?.signal;
@@ -386,7 +385,7 @@ export class BatchWriter<T> implements AsyncDisposable {
    */
   flush(options?: WriteOptions): Promise<void> {
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) return Promise.reject(invalid);
     }
     const signal = options?.signal;
@@ -404,7 +403,7 @@ export class BatchWriter<T> implements AsyncDisposable {
    */
   close(options?: WriteOptions): Promise<void> {
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) return Promise.reject(invalid);
     }
     const signal = options?.signal;

@@ -10,7 +10,6 @@ import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import type { Outcome } from '../limit/settle.js';
-import { invalidOptions } from './call-options.js';
 import type { CacheLike } from './cache-like.js';
 
 /** What a batch function may return: values aligned with the keys, or a `Map` keyed by them. */
@@ -412,7 +411,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
     this.#loads++;
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) {
         this.#rejected++;
         return Promise.reject(invalid);
@@ -531,7 +530,7 @@ export class Loader<K, V, C = K> implements AsyncDisposable {
       return Promise.reject(v.invalidInput('keys', 'an iterable', keys));
     }
     if (options !== undefined) {
-      const invalid = invalidOptions(options);
+      const invalid = v.invalidCallOptions(options);
       if (invalid !== undefined) return Promise.reject(invalid);
     }
     const loads: Promise<Outcome<V>>[] = [];

@@ -31,6 +31,22 @@ export function invalidInput(name: string, expected: string, value: unknown): In
 }
 
 /**
+ * Checks per-call options (`{ signal, … }`): the {@link InvalidInputError} to reject with when
+ * they are not an object or carry a `signal` that is not an AbortSignal, else `undefined`.
+ * Never throws, and allocates nothing for valid options (it runs on every call with options).
+ */
+export function invalidCallOptions(options: unknown): InvalidInputError | undefined {
+  if (typeof options !== 'object' || options === null) {
+    return invalidInput('options', 'an object or undefined', options);
+  }
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return invalidInput('signal', 'an AbortSignal or undefined', signal);
+  }
+  return undefined;
+}
+
+/**
  * Runs a validator on runtime input and turns its `TypeError` / `RangeError` into an
  * {@link InvalidInputError} with the same message; returns `undefined` when the input is valid.
  */

@@ -364,10 +364,7 @@ export class Limiter implements AsyncDisposable {
 
   /** Resolves when nothing is running or queued. Takes `{ signal }` like every wait. */
   onIdle(options?: { readonly signal?: AbortSignal | undefined }): Promise<void> {
-    const invalid = v.checkInput(() => {
-      v.options('options', options);
-      v.abortSignal('signal', options?.signal);
-    });
+    const invalid = options === undefined ? undefined : v.invalidCallOptions(options);
     if (invalid !== undefined) return Promise.reject(invalid);
     if (this.#running === 0 && this.#queued === 0) return Promise.resolve();
     const signal = options?.signal;
@@ -450,16 +447,16 @@ export class Limiter implements AsyncDisposable {
   }
 
   #enqueue(task: (() => unknown) | undefined, options: RunOptions): Promise<unknown> {
-    let priority = 0;
-    let timeout: number | undefined;
-    let signal: AbortSignal | undefined;
-    const invalid = v.checkInput(() => {
-      v.options('options', options);
-      ({ signal, priority = 0, timeout } = options);
-      v.abortSignal('signal', signal);
-      v.finiteNumber('priority', priority);
-      if (timeout !== undefined) v.nonNegativeNumber('timeout', timeout, true);
-    });
+    // No closure per call: this runs on every call with options.
+    let invalid = v.invalidCallOptions(options);
+    const { signal, priority = 0, timeout } = invalid === undefined ? options : {};
+    if (invalid !== undefined) {
+      // reported below
+    } else if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+      invalid = v.invalidInput('priority', 'a finite number', priority);
+    } else if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      invalid = v.invalidInput('timeout', 'a non-negative number or Infinity', timeout);
+    }
     if (invalid !== undefined) {
       this.#rejected++;
       return Promise.reject(invalid);
