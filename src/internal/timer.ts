@@ -1,6 +1,9 @@
 /** Longest delay `setTimeout` honours; Node fires longer ones after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Fires a Timer's step; assigned in Timer's static block (it reaches its private fields). */
+let fire: (timer: Timer) => void;
+
 /**
  * A one-shot timer that honours any delay: one `setTimeout` when the delay fits in a signed
  * 32-bit integer, a chain of them when it does not (Node fires a `setTimeout` over
@@ -37,15 +40,18 @@ export class Timer {
     if (ms === Infinity || Number.isNaN(ms)) return;
     const step = Math.min(Math.max(ms, 0), MAX_TIMER_MS);
     this.#remaining = ms - step;
-    this.#handle = setTimeout(this.#fire, step);
+    // The timer is passed as setTimeout's argument: no bound closure per Timer.
+    this.#handle = setTimeout(fire, step, this);
     if (!this.#ref) this.#handle.unref();
   }
 
-  readonly #fire = (): void => {
-    this.#handle = undefined;
-    if (this.#remaining > 0) this.#arm();
-    else this.#fn();
-  };
+  static {
+    fire = (timer) => {
+      timer.#handle = undefined;
+      if (timer.#remaining > 0) timer.#arm();
+      else timer.#fn();
+    };
+  }
 }
 
 /** Shorthand: `new Timer(fn, ms, ref)`, or `undefined` for a delay that never fires. */
