@@ -1,0 +1,174 @@
+import * as v from '../internal/validate.js';
+import { apply, init, KeyState } from './algorithms.js';
+import type { RatePolicy } from './policy.js';
+import type { RateDecision, SyncRateStore } from './store.js';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * How many keys the store holds state for. At the bound a new key first takes the place of
+   * expired state (a key whose quota is whole again, so nothing is lost), and only when the
+   * few keys the store looks at are all live, the place of the key that has held its slot
+   * longest — that key starts over with a whole quota (the bound fails open for one old key,
+   * never closed for a new one). `stats.evicted` counts those. `Infinity` must be explicit.
+   * @default 100_000
+   */
+  readonly maxKeys?: number | undefined;
+}
+
+/** Counters and gauges of a {@link MemoryStore}. */
+export interface MemoryStoreStats {
+  /** Keys with state now. */
+  readonly size: number;
+  readonly maxKeys: number;
+  /** Expired states dropped to make room or by the incremental sweep. */
+  readonly expired: number;
+  /** Live states dropped at the bound (their keys start over). */
+  readonly evicted: number;
+}
+
+/** How many slots the full store inspects for expired state before evicting a live key. */
+const PROBE = 16;
+/** How many slots each new key's insertion sweeps for expired state. */
+const SWEEP = 2;
+
+/**
+ * In-process {@link RateStore}: exact, synchronous underneath (what makes
+ * `RateLimiter.tryConsume` possible), bounded by `maxKeys`. No timers at all — expired state is
+ * reclaimed a little at a time as new keys arrive — so it never keeps a process (or a test
+ * runner) alive, and a flood of random keys costs O(1) work per key and at most `maxKeys`
+ * states of memory. Per process only: behind several workers use a shared store (`RedisStore`).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, RateLimiter } from 'sluice/rate';
+ * const store = new MemoryStore({ maxKeys: 50_000 });
+ * const limiter = new RateLimiter({ limit: 100, window: '1m', store });
+ * ```
+ */
+export class MemoryStore implements SyncRateStore {
+  readonly #maxKeys: number;
+  readonly #map = new Map<string, Entry>();
+  readonly #slots: (Entry | undefined)[] = [];
+  readonly #free: number[] = [];
+  #hand = 0;
+  #sweep = 0;
+  #expired = 0;
+  #evicted = 0;
+
+  constructor(options?: MemoryStoreOptions) {
+    v.options('options', options);
+    this.#maxKeys = v.positiveInteger('maxKeys', options?.maxKeys ?? 100_000, true);
+  }
+
+  get stats(): MemoryStoreStats {
+    return { size: this.#map.size, maxKeys: this.#maxKeys, expired: this.#expired, evicted: this.#evicted };
+  }
+
+  consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision {
+    const now = Math.floor(nowMs * 1000);
+    let entry = this.#map.get(key);
+    if (entry === undefined) entry = this.#insert(key, policy, now);
+    else if (entry.policy !== policy) init(entry, policy, now);
+    return apply(entry, policy, now, cost, true);
+  }
+
+  peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision {
+    const now = Math.floor(nowMs * 1000);
+    let entry: KeyState | undefined = this.#map.get(key);
+    if (entry === undefined || entry.policy !== policy) entry = new KeyState(policy, now);
+    return apply(entry, policy, now, 1, false);
+  }
+
+  consume(key: string, policy: RatePolicy, cost: number, nowMs: number): Promise<RateDecision> {
+    return Promise.resolve(this.consumeSync(key, policy, cost, nowMs));
+  }
+
+  peek(key: string, policy: RatePolicy, nowMs: number): Promise<RateDecision> {
+    return Promise.resolve(this.peekSync(key, policy, nowMs));
+  }
+
+  reset(key: string): Promise<void> {
+    const entry = this.#map.get(key);
+    if (entry !== undefined) this.#remove(entry);
+    return Promise.resolve();
+  }
+
+  /** Drops every key's state. */
+  clear(): void {
+    this.#map.clear();
+    this.#slots.length = 0;
+    this.#free.length = 0;
+    this.#hand = this.#sweep = 0;
+  }
+
+  /** Drops every key's state; the store stays usable (it owns no connection). */
+  close(): Promise<void> {
+    this.clear();
+    return Promise.resolve();
+  }
+
+  #insert(key: string, policy: RatePolicy, now: number): Entry {
+    const slots = this.#slots;
+    // Incremental sweep: each new key pays for inspecting a couple of slots.
+    for (let k = 0; k < SWEEP && slots.length > 0; k++) {
+      if (this.#sweep >= slots.length) this.#sweep = 0;
+      const old = slots[this.#sweep++];
+      if (old !== undefined && old.expiresUs <= now) {
+        this.#expired++;
+        this.#remove(old);
+      }
+    }
+    if (this.#map.size >= this.#maxKeys) this.#makeRoom(now);
+    const entry = new Entry(key, policy, now);
+    const free = this.#free.pop();
+    if (free === undefined) {
+      entry.slot = slots.length;
+      slots.push(entry);
+    } else {
+      entry.slot = free;
+      slots[free] = entry;
+    }
+    this.#map.set(key, entry);
+    return entry;
+  }
+
+  #makeRoom(now: number): void {
+    const slots = this.#slots;
+    for (let k = 0; k < PROBE; k++) {
+      if (this.#hand >= slots.length) this.#hand = 0;
+      const old = slots[this.#hand++];
+      if (old !== undefined && old.expiresUs <= now) {
+        this.#expired++;
+        this.#remove(old);
+        return;
+      }
+    }
+    // All inspected keys are live: evict the first occupied slot at the hand (oldest-held).
+    for (let k = 0; k < slots.length; k++) {
+      if (this.#hand >= slots.length) this.#hand = 0;
+      const old = slots[this.#hand++];
+      if (old !== undefined) {
+        this.#evicted++;
+        this.#remove(old);
+        return;
+      }
+    }
+  }
+
+  #remove(entry: Entry): void {
+    this.#map.delete(entry.key);
+    this.#slots[entry.slot] = undefined;
+    this.#free.push(entry.slot);
+  }
+}
+
+class Entry extends KeyState {
+  readonly key: string;
+  slot = 0;
+
+  constructor(key: string, policy: RatePolicy, now: number) {
+    super(policy, now);
+    this.key = key;
+  }
+}
