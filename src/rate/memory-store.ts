@@ -8,8 +8,8 @@ export interface MemoryStoreOptions {
   /**
    * How many keys the store holds state for. At the bound a new key first takes the place of
    * expired state (a key whose quota is whole again, so nothing is lost), and only when the
-   * few keys the store looks at are all live, the place of the key that has held its slot
-   * longest — that key starts over with a whole quota (the bound fails open for one old key,
+   * few keys the store looks at are all live, the place of a key that has held its slot
+   * long (FIFO order of slots) — that key starts over with a whole quota (the bound fails open for one old key,
    * never closed for a new one). `stats.evicted` counts those. `Infinity` must be explicit.
    * @default 100_000
    */
@@ -135,20 +135,23 @@ export class MemoryStore implements SyncRateStore {
 
   #makeRoom(now: number): void {
     const slots = this.#slots;
-    for (let k = 0; k < PROBE; k++) {
-      if (this.#hand >= slots.length) this.#hand = 0;
-      const old = slots[this.#hand++];
+    const n = slots.length;
+    if (this.#hand >= n) this.#hand = 0;
+    const start = this.#hand;
+    // Expired state first: a few slots from the hand (the longest-held keys).
+    for (let k = 0, i = start; k < PROBE && k < n; k++, i = i + 1 === n ? 0 : i + 1) {
+      const old = slots[i];
       if (old !== undefined && old.expiresUs <= now) {
         this.#expired++;
         this.#remove(old);
         return;
       }
     }
-    // All inspected keys are live: evict the first occupied slot at the hand (oldest-held).
-    for (let k = 0; k < slots.length; k++) {
-      if (this.#hand >= slots.length) this.#hand = 0;
-      const old = slots[this.#hand++];
+    // All live: evict the key at the hand, the one that has held its slot longest (FIFO).
+    for (let k = 0, i = start; k < n; k++, i = i + 1 === n ? 0 : i + 1) {
+      const old = slots[i];
       if (old !== undefined) {
+        this.#hand = i + 1;
         this.#evicted++;
         this.#remove(old);
         return;
