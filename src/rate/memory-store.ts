@@ -48,7 +48,11 @@ const SWEEP = 2;
  */
 export class MemoryStore implements SyncRateStore {
   readonly #maxKeys: number;
-  readonly #map = new Map<string, Entry>();
+  /** One table per policy name: the limiter's keys are used as they are, never concatenated. */
+  readonly #tables = new Map<string, Map<string, Entry>>();
+  #lastPolicy: RatePolicy | undefined;
+  #lastTable: Map<string, Entry> | undefined;
+  #size = 0;
   readonly #slots: (Entry | undefined)[] = [];
   readonly #free: number[] = [];
   #hand = 0;
@@ -62,21 +66,22 @@ export class MemoryStore implements SyncRateStore {
   }
 
   get stats(): MemoryStoreStats {
-    return { size: this.#map.size, maxKeys: this.#maxKeys, expired: this.#expired, evicted: this.#evicted };
+    return { size: this.#size, maxKeys: this.#maxKeys, expired: this.#expired, evicted: this.#evicted };
   }
 
   consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
-    let entry = this.#map.get(key);
-    if (entry === undefined) entry = this.#insert(key, policy, now);
-    else if (entry.policy !== policy) init(entry, policy, now);
+    const table = policy === this.#lastPolicy ? (this.#lastTable as Map<string, Entry>) : this.#table(policy);
+    let entry = table.get(key);
+    if (entry === undefined) entry = this.#insert(table, key, policy, now);
+    else if (entry.policy !== policy) adopt(entry, policy, now);
     return apply(entry, policy, now, cost, true);
   }
 
   peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
-    let entry: KeyState | undefined = this.#map.get(key);
-    if (entry === undefined || entry.policy !== policy) entry = new KeyState(policy, now);
+    let entry: KeyState | undefined = this.#tables.get(policy.name)?.get(key);
+    if (entry === undefined || !samePolicy(entry.policy, policy)) entry = new KeyState(policy, now);
     return apply(entry, policy, now, 1, false);
   }
 
@@ -88,15 +93,17 @@ export class MemoryStore implements SyncRateStore {
     return Promise.resolve(this.peekSync(key, policy, nowMs));
   }
 
-  reset(key: string): Promise<void> {
-    const entry = this.#map.get(key);
+  reset(key: string, policy: RatePolicy): Promise<void> {
+    const entry = this.#tables.get(policy.name)?.get(key);
     if (entry !== undefined) this.#remove(entry);
     return Promise.resolve();
   }
 
   /** Drops every key's state. */
   clear(): void {
-    this.#map.clear();
+    this.#tables.clear();
+    this.#lastPolicy = this.#lastTable = undefined;
+    this.#size = 0;
     this.#slots.length = 0;
     this.#free.length = 0;
     this.#hand = this.#sweep = 0;
@@ -108,7 +115,18 @@ export class MemoryStore implements SyncRateStore {
     return Promise.resolve();
   }
 
-  #insert(key: string, policy: RatePolicy, now: number): Entry {
+  #table(policy: RatePolicy): Map<string, Entry> {
+    let table = this.#tables.get(policy.name);
+    if (table === undefined) {
+      table = new Map();
+      this.#tables.set(policy.name, table);
+    }
+    this.#lastPolicy = policy;
+    this.#lastTable = table;
+    return table;
+  }
+
+  #insert(table: Map<string, Entry>, key: string, policy: RatePolicy, now: number): Entry {
     const slots = this.#slots;
     // Incremental sweep: each new key pays for inspecting a couple of slots.
     for (let k = 0; k < SWEEP && slots.length > 0; k++) {
@@ -119,8 +137,8 @@ export class MemoryStore implements SyncRateStore {
         this.#remove(old);
       }
     }
-    if (this.#map.size >= this.#maxKeys) this.#makeRoom(now);
-    const entry = new Entry(key, policy, now);
+    if (this.#size >= this.#maxKeys) this.#makeRoom(now);
+    const entry = new Entry(table, key, policy, now);
     const free = this.#free.pop();
     if (free === undefined) {
       entry.slot = slots.length;
@@ -129,7 +147,8 @@ export class MemoryStore implements SyncRateStore {
       entry.slot = free;
       slots[free] = entry;
     }
-    this.#map.set(key, entry);
+    table.set(key, entry);
+    this.#size++;
     return entry;
   }
 
@@ -160,18 +179,40 @@ export class MemoryStore implements SyncRateStore {
   }
 
   #remove(entry: Entry): void {
-    this.#map.delete(entry.key);
+    entry.table.delete(entry.key);
+    this.#size--;
     this.#slots[entry.slot] = undefined;
     this.#free.push(entry.slot);
   }
 }
 
 class Entry extends KeyState {
-  readonly key: string;
   slot = 0;
 
-  constructor(key: string, policy: RatePolicy, now: number) {
+  constructor(
+    readonly table: Map<string, Entry>,
+    readonly key: string,
+    policy: RatePolicy,
+    now: number,
+  ) {
     super(policy, now);
-    this.key = key;
   }
+}
+
+/** Whether two policies (of limiters sharing a name) decide alike, so they can share state. */
+function samePolicy(a: RatePolicy, b: RatePolicy): boolean {
+  return (
+    a === b ||
+    (a.algorithm === b.algorithm &&
+      a.limit === b.limit &&
+      a.windowUs === b.windowUs &&
+      a.burst === b.burst &&
+      a.segments === b.segments)
+  );
+}
+
+/** A key met by another limiter of the same name: share its state if the policies agree. */
+function adopt(entry: Entry, policy: RatePolicy, now: number): void {
+  if (samePolicy(entry.policy, policy)) entry.policy = policy;
+  else init(entry, policy, now);
 }

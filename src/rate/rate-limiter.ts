@@ -56,7 +56,7 @@ export interface RateLimiterOptions extends RateLimitSharedOptions {
   /** Sliding window only. @default 10 */
   readonly segments?: number | undefined;
   /**
-   * Names the limiter: its key space in the store (`<name>:<key>`), the id in `RateLimit`
+   * Names the limiter: its key space in the store (state is per name and key), the id in `RateLimit`
    * headers, its stats and channel payloads. Give limiters that share a store distinct names.
    * @default the policy as written, e.g. `'5/1m'`
    */
@@ -115,7 +115,6 @@ export class RateLimiter implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #onStoreError: OnStoreError;
   readonly #shadow: boolean;
-  readonly #prefix: string;
   #closed = false;
   #allowed = 0;
   #denied = 0;
@@ -150,7 +149,6 @@ export class RateLimiter implements AsyncDisposable {
     const probe = parsePolicy(spec, '', options.policy !== undefined ? 'policy' : 'options');
     const defaultName = probe.algorithm === 'gcra' ? written : `${written}:${probe.algorithm}`;
     this.policy = Object.freeze({ ...probe, name: name ?? defaultName });
-    this.#prefix = `${this.policy.name}:`;
     const shared = sharedOptions(options);
     this.#clock = shared.clock;
     this.#onStoreError = shared.onStoreError;
@@ -192,7 +190,7 @@ export class RateLimiter implements AsyncDisposable {
     if (sync !== undefined) {
       try {
         return Promise.resolve(
-          this.#settle(key, sync.consumeSync(this.#prefix + key, this.policy, cost, this.#clock.now())),
+          this.#settle(key, sync.consumeSync(key, this.policy, cost, this.#clock.now())),
         );
       } catch (err) {
         return this.#failed(key, err, cost, signal);
@@ -215,7 +213,7 @@ export class RateLimiter implements AsyncDisposable {
     }
     const error = this.#check(key, cost);
     if (error !== undefined) throw error;
-    return this.#settle(key, sync.consumeSync(this.#prefix + key, this.policy, cost, this.#clock.now()));
+    return this.#settle(key, sync.consumeSync(key, this.policy, cost, this.#clock.now()));
   }
 
   /** The decision a request of cost 1 would get now, spending nothing. */
@@ -233,10 +231,7 @@ export class RateLimiter implements AsyncDisposable {
   reset(key: string, options?: { readonly signal?: AbortSignal | undefined }): Promise<void> {
     const error = this.#check(key, 0);
     if (error !== undefined) return Promise.reject(error);
-    return raceSignal(
-      () => this.store.reset(this.#prefix + key, this.policy, options?.signal),
-      options?.signal,
-    );
+    return raceSignal(() => this.store.reset(key, this.policy, options?.signal), options?.signal);
   }
 
   /** Refuses further calls (`ClosedError`) and closes the store if the limiter created it. */
@@ -272,14 +267,13 @@ export class RateLimiter implements AsyncDisposable {
     signal: AbortSignal | undefined,
     peek: boolean,
   ): Promise<RateDecision> {
-    const storeKey = this.#prefix + key;
     let decision: RateDecision;
     try {
       decision = await raceSignal(
         () =>
           peek
-            ? this.store.peek(storeKey, this.policy, this.#clock.now(), signal)
-            : this.store.consume(storeKey, this.policy, cost, this.#clock.now(), signal),
+            ? this.store.peek(key, this.policy, this.#clock.now(), signal)
+            : this.store.consume(key, this.policy, cost, this.#clock.now(), signal),
         signal,
       );
     } catch (err) {
@@ -333,13 +327,12 @@ export class RateLimiter implements AsyncDisposable {
     }
     if (onError !== 'fail-open') {
       try {
-        const storeKey = this.#prefix + key;
         const now = this.#clock.now();
         const decision = await raceSignal(
           () =>
             cost < 0
-              ? onError.fallback.peek(storeKey, policy, now, signal)
-              : onError.fallback.consume(storeKey, policy, cost, now, signal),
+              ? onError.fallback.peek(key, policy, now, signal)
+              : onError.fallback.consume(key, policy, cost, now, signal),
           signal,
         );
         const marked = { ...decision, storeError: error };

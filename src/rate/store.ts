@@ -29,8 +29,11 @@ export interface RateDecision {
 /**
  * Shared state behind rate limiters: an in-process {@link MemoryStore}, a `RedisStore`, or your
  * own. A store runs the policy's algorithm atomically per key and answers with a full
- * {@link RateDecision}. `nowMs` is the limiter's clock reading; a store with a clock of its own
- * (Redis `TIME`) ignores it.
+ * {@link RateDecision}. State is kept per `(policy.name, key)`: `key` is the limiter's key as the
+ * caller gave it, and the store namespaces it by the policy's name (a `RedisStore` uses
+ * `<prefix><name>:<key>`), so limiters and tiers sharing a store never share keys unless they
+ * share a name. `nowMs` is the limiter's clock reading; a store with a clock of its own (Redis
+ * `TIME`) ignores it.
  */
 export interface RateStore {
   /** Spends `cost` from `key` if the policy allows it; otherwise changes nothing. */

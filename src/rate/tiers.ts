@@ -13,7 +13,7 @@ import type { RateDecision } from './store.js';
 /** Options of {@link Tiers}. */
 export interface TiersOptions extends RateLimitSharedOptions {
   /**
-   * Prepended to each tier's name to form its key space in the store (`<prefix><tier>:<key>`),
+   * Prepended to each tier's name to form its name, its key space in the store,
    * so two services sharing one Redis can both have an `auth` tier.
    * @default ''
    */
