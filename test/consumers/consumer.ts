@@ -4,6 +4,7 @@ import { SluiceError, type SluiceErrorCode } from 'sluice';
 import { Cache } from 'sluice/cache';
 import { BatchWriter, Loader } from 'sluice/batch';
 import { KeyedMutex, Limiter, Mutex, map, settle, type RunOptions } from 'sluice/limit';
+import { RateLimiter, Tiers, type RateDecision } from 'sluice/rate';
 
 // Configuration as services really have it: every field may be missing.
 interface Config {
@@ -22,9 +23,13 @@ const locks = new KeyedMutex<string>({ maxQueue: cfg.maxQueue });
 const cache = new Cache<string, number>({ maxSize: 100, ttl: cfg.ttl });
 const loader = new Loader<number, string>(async (ids) => ids.map(String), { maxBatch: cfg.maxBatch });
 const writer = new BatchWriter<string>(async () => undefined, { maxPending: cfg.maxQueue });
+const rate = new RateLimiter({ limit: cfg.concurrency, window: '1m', burst: cfg.maxBatch, store: undefined });
+const tiers = new Tiers({ auth: '5/1m', read: { limit: 120, window: 60_000 } });
 const options: RunOptions = { signal: cfg.signal, priority: undefined, timeout: undefined };
 
 export async function main(): Promise<void> {
+  const decision: RateDecision = await rate.consume('ip', { cost: undefined, signal: cfg.signal });
+  if (!decision.allowed) console.log(decision.retryAfterMs, tiers.tryConsume('auth', 'ip').remaining);
   const n: number = await limiter.run(() => 1, options);
   const s: string = await loader.load(n);
   await mutex.run(() => s);
