@@ -128,6 +128,16 @@ export function parsePolicy(spec: unknown, policyName: string, label = 'policy')
   if (!bucket) burst = 0;
   if (algorithm !== 'sliding-window') segments = 1;
   const intervalUs = Math.ceil(windowUs / limit);
+  // Every time a decision computes stays an exact integer: (burst + 1) intervals under 2^50 µs.
+  if ((burst + 1) * intervalUs > 2 ** 50) {
+    throw new RangeError(
+      v.expectation(
+        `${label}.burst`,
+        `at most ${Math.floor(2 ** 50 / intervalUs) - 1} with this limit and window (35 years of burst)`,
+        burst,
+      ),
+    );
+  }
   return Object.freeze({
     name: policyName,
     limit,

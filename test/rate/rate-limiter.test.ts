@@ -322,3 +322,13 @@ describe('Tiers', () => {
     assert.equal((await a.consume('auth', 'ip')).allowed, false);
   });
 });
+
+describe('policy arithmetic', () => {
+  it('refuses a burst whose time span would leave exact integer arithmetic', () => {
+    assert.throws(
+      () => new RateLimiter({ limit: 1, window: '366d', burst: 1_000_000 }),
+      /Expected `options\.burst` to be at most 34 with this limit and window/,
+    );
+    assert.equal(new RateLimiter({ limit: 1, window: '366d', burst: 34 }).policy.capacity, 35);
+  });
+});
