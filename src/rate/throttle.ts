@@ -289,7 +289,8 @@ export class Throttle implements AsyncDisposable {
    * `Request`'s signal) aborts the wait as well as the request. A rate-limited response
    * pauses every caller; it is then retried, after the pause, up to `retries` times if its
    * body can be sent again — the limited response's body is cancelled first so its socket is
-   * freed — and otherwise returned as is. Other responses are returned as they are.
+   * freed — and otherwise returned as is. A retry queues again at the tail (FIFO with every
+   * other waiting call). Other responses are returned as they are.
    */
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
