@@ -16,3 +16,5 @@ export {
   type RatePolicySpec,
 } from './policy.js';
 export type { RateDecision, RateStore, SyncRateStore } from './store.js';
+export { Throttle, type ThrottleOptions, type ThrottleRunOptions, type ThrottleStats } from './throttle.js';
+export { rateLimitedPause } from './retry-after.js';
