@@ -135,7 +135,7 @@ describe('Throttle: spacing', () => {
     const store: RateStore = {
       consume: (key, policy, cost, now) => memory.consume(key, policy, cost, now).then((d) => d),
       peek: (key, policy, now) => memory.peek(key, policy, now),
-      reset: (key) => memory.reset(key),
+      reset: (key, policy) => memory.reset(key, policy),
     };
     const throttle = new Throttle({ limit: 2, window: 20, burst: 0, clock, store });
     const starts: number[] = [];
