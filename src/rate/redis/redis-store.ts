@@ -196,7 +196,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
 
   async reset(key: string, policy: RatePolicy, signal?: AbortSignal): Promise<void> {
     void policy;
-    await this.#call(this.prefix + key, [RESET], signal);
+    await this.#call(this.prefix + key, ['0', RESET], signal);
   }
 
   /**
