@@ -176,8 +176,8 @@ if total + cost <= limit then
     if #zeroed > 0 then redis.call('HDEL', key, unpack(zeroed)) end
     redis.call('HSET', key, 'a', a, 'b', total + cost, 'c', current, i, (ring[i] or 0) + cost)
     redis.call('PEXPIRE', key, ttl((current + size) * span))
-    newest = current
   end
+  if cost > 0 then newest = current end
   local reset = 0
   if total + cost > 0 and newest >= oldest then reset = (newest + size) * span - now end
   return { 1, limit - total - cost, reset, 0 }
