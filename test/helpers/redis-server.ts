@@ -103,8 +103,14 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Sends `signal` (SIGSTOP: a server that stops answering without closing its sockets). */
+  signal(signal: NodeJS.Signals): void {
+    this.#child?.kill(signal);
+  }
+
   /** Synchronous last resort (process exit): kill without waiting. */
   killNow(): void {
+    this.#child?.kill('SIGCONT');
     this.#child?.kill('SIGKILL');
   }
 }
