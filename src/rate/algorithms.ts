@@ -170,7 +170,9 @@ function slidingWindow(
       state.c = current;
       state.expiresUs = (current + size) * span;
     }
-    const newest = commit && cost > 0 ? current : newestWritten(state, oldest);
+    // As if spent (a peek too, like the other algorithms): the reset never depends on when a
+    // never-written key's state happened to be created.
+    const newest = cost > 0 ? current : newestWritten(state, oldest);
     const reset = total + cost > 0 && newest >= oldest ? (newest + size) * span - now : 0;
     return decide(policy, true, policy.limit - total - cost, reset, 0);
   }

@@ -1,1 +1,13 @@
-export {};
+export {
+  RedisStore,
+  type RedisConnectOptions,
+  type RedisStoreOptions,
+  type RedisStoreStats,
+} from './redis-store.js';
+export {
+  ioredisScripting,
+  nodeRedisScripting,
+  type IoredisLike,
+  type NodeRedisLike,
+  type RedisScripting,
+} from './client.js';

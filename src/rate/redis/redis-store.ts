@@ -1,0 +1,437 @@
+import { ClosedError, InvalidInputError, TimeoutError } from '../../errors.js';
+import { linkSignal, unlinkSignal } from '../../internal/signal.js';
+import { Timer } from '../../internal/timer.js';
+import * as v from '../../internal/validate.js';
+import type { RatePolicy } from '../policy.js';
+import { decide, type RateDecision, type RateStore } from '../store.js';
+import { ioredisScripting, nodeRedisScripting, type RedisScripting } from './client.js';
+import { RATE_SCRIPT, RATE_SCRIPT_SHA } from './script.js';
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * Prepended to every key (`<prefix><limiter name>:<key>`). On a Redis Cluster each decision
+   * touches one key, so any key works; put a hash tag in the key (`user:{42}`) only if your own
+   * scripts must touch several of them in one slot.
+   * @default 'sluice:rate:'
+   */
+  readonly prefix?: string | undefined;
+  /**
+   * Longest wait for one decision's reply, in ms (or `'500ms'`). When it passes the call rejects
+   * with `TimeoutError` and the limiter's `onStoreError` decides: a command queued behind a
+   * dead connection never stalls a request. `Infinity` must be explicit.
+   * @default 500
+   */
+  readonly timeout?: number | string | undefined;
+  /**
+   * Whose clock decides. `'server'`: Redis `TIME`, read inside the script — one clock for every
+   * process, whatever their own clocks say. `'client'`: the `nowMs` the limiter passes (its
+   * `clock`), as `MemoryStore` does — deterministic tests, or processes that share a wall
+   * clock (`clock: { now: Date.now }`; the default `performance.now()` is per process, so never
+   * share keys across processes with it). Redis still expires keys on its own clock, so in
+   * `'client'` mode a key lives 1 s longer than its state needs, to absorb clock skew.
+   * @default 'server'
+   */
+  readonly time?: 'server' | 'client' | undefined;
+}
+
+/** Options of {@link RedisStore.connect}. */
+export interface RedisConnectOptions extends RedisStoreOptions {
+  /** Which installed driver to create the client with (an optional peer dependency). */
+  readonly driver: 'ioredis' | 'redis';
+  /**
+   * Longest wait for the first connection, in ms; a failed first connection rejects (later
+   * outages reconnect in the background while decisions fail fast).
+   * @default 5000
+   */
+  readonly connectTimeout?: number | string | undefined;
+}
+
+/** Counters and gauges of a {@link RedisStore}; reading them is free. */
+export interface RedisStoreStats {
+  /** Calls waiting for Redis now. */
+  readonly inFlight: number;
+  /** Calls sent (consume, peek and reset). */
+  readonly calls: number;
+  /** Calls that rejected with `TimeoutError`. */
+  readonly timeouts: number;
+  /** Calls that rejected with the client's error (outage, bad reply) or were aborted. */
+  readonly errors: number;
+  /** `NOSCRIPT` replies answered by sending the script (after a restart, failover, `SCRIPT FLUSH`). */
+  readonly scriptLoads: number;
+}
+
+const ALGORITHM_ID = { gcra: '1', 'token-bucket': '2', 'fixed-window': '3', 'sliding-window': '4' } as const;
+/** Every µs quantity the script computes stays below 2^53 when a policy's span stays below this. */
+const MAX_SPAN_US = 2 ** 51;
+/** |now| in µs a client clock may report (2^52 µs ≈ 142 years). */
+const MAX_CLIENT_NOW_US = 2 ** 52;
+const CLIENT_TTL_MARGIN_MS = '1000';
+const PEEK = '-1';
+const RESET = '-2';
+/** Marks stores built by `connect()`: they own (and close) their client. */
+const owning = new WeakSet<RedisScripting>();
+
+/**
+ * A {@link RateStore} in Redis: limits shared by every process that uses the same Redis and
+ * key prefix. Each decision is one `EVALSHA` of one Lua script — one round trip, atomic per key,
+ * the same integer-µs algorithms as `MemoryStore` (identical decisions for the same clock
+ * readings), time from Redis `TIME` by default. Keys expire when their state equals a fresh
+ * key's, so idle keys cost nothing. Each decision touches exactly one key, passed in `KEYS`:
+ * it works on Redis Cluster as is.
+ *
+ * - **Failure**: every call is bounded by `timeout`; errors reject and the `RateLimiter`'s
+ *   `onStoreError` decides (fail open by default). `NOSCRIPT` (restart, failover,
+ *   `SCRIPT FLUSH`) is answered by one `EVAL`.
+ * - **Cancellation**: the `signal` passed by the limiter rejects the call with `signal.reason`.
+ * - **Lifecycle**: `close()` refuses new calls, waits for those in flight (each bounded by
+ *   `timeout`) and quits the client only if `connect()` created it.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from 'sluice/rate';
+ * import { RedisStore } from 'sluice/rate/redis';
+ * const store = await RedisStore.connect(process.env.REDIS_URL!, { driver: 'ioredis' });
+ * const limiter = new RateLimiter({ policy: '120/1m', name: 'api', store });
+ * const d = await limiter.consume(userId); // one EVALSHA
+ * await store.close();
+ * ```
+ */
+export class RedisStore implements RateStore, AsyncDisposable {
+  /** The key prefix. */
+  readonly prefix: string;
+  /** The per-call timeout in ms. */
+  readonly timeout: number;
+  /** Whose clock decides. */
+  readonly time: 'server' | 'client';
+  readonly #client: RedisScripting;
+  readonly #owned: boolean;
+  readonly #args = new WeakMap<RatePolicy, readonly string[]>();
+  #closed = false;
+  #inFlight = 0;
+  #calls = 0;
+  #timeouts = 0;
+  #errors = 0;
+  #scriptLoads = 0;
+  #idle: (() => void) | undefined;
+
+  /**
+   * Wraps a client you own (adapt it with {@link ioredisScripting} or
+   * {@link nodeRedisScripting}); `close()` leaves it open.
+   */
+  constructor(client: RedisScripting, options?: RedisStoreOptions) {
+    if (
+      typeof client !== 'object' ||
+      client === null ||
+      typeof client.evalsha !== 'function' ||
+      typeof client.eval !== 'function'
+    ) {
+      throw new TypeError(
+        v.expectation('client', 'a RedisScripting (evalsha and eval methods; see ioredisScripting)', client),
+      );
+    }
+    v.options('options', options);
+    this.#client = client;
+    this.#owned = owning.has(client);
+    this.prefix = v.string('prefix', options?.prefix ?? 'sluice:rate:');
+    this.timeout = v.positiveDuration('timeout', options?.timeout ?? 500);
+    this.time = v.oneOf('time', options?.time ?? 'server', ['server', 'client']);
+  }
+
+  /**
+   * Creates a client with the installed `driver` (imported only now), configured to fail fast
+   * during an outage (no offline queue, no command retries; it reconnects in the background),
+   * connects it, and returns a store that owns it: `close()` quits it.
+   *
+   * @example
+   * ```ts
+   * import { RedisStore } from 'sluice/rate/redis';
+   * const store = await RedisStore.connect('redis://127.0.0.1:6379', { driver: 'redis', timeout: 250 });
+   * ```
+   */
+  static async connect(url: string, options: RedisConnectOptions): Promise<RedisStore> {
+    v.string('url', url);
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(
+        v.expectation('options', "an object with a driver ('ioredis' or 'redis')", options),
+      );
+    }
+    const driver = v.oneOf('driver', options.driver, ['ioredis', 'redis']);
+    const connectTimeout = v.positiveDuration('connectTimeout', options.connectTimeout ?? 5000);
+    const { driver: _driver, connectTimeout: _connectTimeout, ...storeOptions } = options;
+    // Validate the store's options before opening a connection.
+    void new RedisStore({ evalsha: rejectAll, eval: rejectAll }, storeOptions);
+    const client =
+      driver === 'ioredis'
+        ? await connectIoredis(url, connectTimeout)
+        : await connectNodeRedis(url, connectTimeout);
+    owning.add(client);
+    return new RedisStore(client, storeOptions);
+  }
+
+  /** Counters and gauges; reading them is free. */
+  get stats(): RedisStoreStats {
+    return {
+      inFlight: this.#inFlight,
+      calls: this.#calls,
+      timeouts: this.#timeouts,
+      errors: this.#errors,
+      scriptLoads: this.#scriptLoads,
+    };
+  }
+
+  consume(
+    key: string,
+    policy: RatePolicy,
+    cost: number,
+    nowMs: number,
+    signal?: AbortSignal,
+  ): Promise<RateDecision> {
+    return this.#decide(key, policy, String(cost), nowMs, signal);
+  }
+
+  peek(key: string, policy: RatePolicy, nowMs: number, signal?: AbortSignal): Promise<RateDecision> {
+    return this.#decide(key, policy, PEEK, nowMs, signal);
+  }
+
+  async reset(key: string, policy: RatePolicy, signal?: AbortSignal): Promise<void> {
+    void policy;
+    await this.#call(this.prefix + key, ['0', RESET], signal);
+  }
+
+  /**
+   * Refuses new calls (`ClosedError`), waits until every call in flight has settled (each is
+   * bounded by `timeout`), then quits the client if {@link RedisStore.connect} created it.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      if (this.#owned) await this.#client.quit?.();
+    } else if (this.#inFlight > 0) {
+      const previous = this.#idle;
+      await new Promise<void>((resolve) => {
+        this.#idle = () => {
+          previous?.();
+          resolve();
+        };
+      });
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #decide(
+    key: string,
+    policy: RatePolicy,
+    cost: string,
+    nowMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<RateDecision> {
+    let base = this.#args.get(policy);
+    if (base === undefined) {
+      base = policyArgs(policy);
+      this.#args.set(policy, base);
+    }
+    let now = '';
+    if (this.time === 'client') {
+      const us = Math.floor(nowMs * 1000);
+      if (!(Math.abs(us) <= MAX_CLIENT_NOW_US)) {
+        throw v.invalidInput('nowMs', `a clock reading within ±${MAX_CLIENT_NOW_US / 1000} ms`, nowMs);
+      }
+      now = String(us);
+    }
+    const args = [
+      base[0] as string,
+      cost,
+      ...base.slice(2),
+      now,
+      this.time === 'client' ? CLIENT_TTL_MARGIN_MS : '0',
+    ];
+    return toDecision(policy, await this.#call(this.prefix + key, args, signal));
+  }
+
+  /** One script call: bounded by `timeout`, abandoned on abort, `NOSCRIPT` answered once. */
+  #call(key: string, args: string[], signal: AbortSignal | undefined): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClosedError('RedisStore is closed'));
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    this.#calls++;
+    this.#inFlight++;
+    return new Promise<unknown>((resolve, reject) => {
+      let settled = false;
+      let onAbort: (() => void) | undefined;
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        timer?.cancel();
+        unlinkSignal(signal, onAbort);
+        if (--this.#inFlight === 0 && this.#idle !== undefined) {
+          const idle = this.#idle;
+          this.#idle = undefined;
+          idle();
+        }
+        return true;
+      };
+      const timer =
+        this.timeout === Infinity
+          ? undefined
+          : new Timer(() => {
+              if (!finish()) return;
+              this.#timeouts++;
+              reject(new TimeoutError(`RedisStore: no reply from Redis within ${this.timeout} ms`));
+            }, this.timeout);
+      if (signal !== undefined) {
+        onAbort = linkSignal(signal, () => {
+          if (!finish()) return;
+          this.#errors++;
+          reject(signal.reason as Error);
+        });
+      }
+      // A late reply or error of an abandoned call lands here and is dropped (never unhandled).
+      this.#send(key, args).then(
+        (reply) => {
+          if (finish()) resolve(reply);
+        },
+        (error: unknown) => {
+          if (!finish()) return;
+          this.#errors++;
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  #send(key: string, args: string[]): Promise<unknown> {
+    const keys = [key];
+    let sent: Promise<unknown>;
+    try {
+      sent = Promise.resolve(this.#client.evalsha(RATE_SCRIPT_SHA, keys, args));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return sent.catch((error: unknown) => {
+      if (!isNoScript(error)) throw error;
+      this.#scriptLoads++;
+      return this.#client.eval(RATE_SCRIPT, keys, args);
+    });
+  }
+}
+
+function rejectAll(): Promise<unknown> {
+  return Promise.reject(new ClosedError('RedisStore is not connected'));
+}
+
+/** ARGV of the script for `policy`, with placeholders at 1 (cost), 8 (now) and 9 (TTL margin). */
+function policyArgs(policy: RatePolicy): readonly string[] {
+  const span = policy.capacity * policy.intervalUs;
+  if (!(span <= MAX_SPAN_US) || !((policy.segments + 1) * policy.segmentUs <= MAX_SPAN_US)) {
+    throw v.invalidInput(
+      'policy',
+      `a policy whose burst spans at most 2^51 µs (about 71 years) for RedisStore (capacity × interval = ${span} µs)`,
+      policy.name,
+    );
+  }
+  return [
+    ALGORITHM_ID[policy.algorithm],
+    '',
+    String(policy.limit),
+    String(policy.burst),
+    String(policy.intervalUs),
+    String(policy.windowUs),
+    String(policy.segmentUs),
+    String(policy.segments + 1),
+  ];
+}
+
+function isNoScript(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message.includes('NOSCRIPT');
+}
+
+/** A reply integer (drivers answer numbers; RESP2-as-string or bigint clients are accepted too). */
+function integer(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === 'string') {
+    if (!/^-?\d{1,16}$/.test(value)) return undefined;
+    const n = Number(value);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  if (typeof value === 'bigint') {
+    const n = Number(value);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+function toDecision(policy: RatePolicy, reply: unknown): RateDecision {
+  if (Array.isArray(reply) && reply.length === 4) {
+    const allowed = integer(reply[0]);
+    const remaining = integer(reply[1]);
+    const resetUs = integer(reply[2]);
+    const retryUs = integer(reply[3]);
+    if (
+      (allowed === 0 || allowed === 1) &&
+      remaining !== undefined &&
+      resetUs !== undefined &&
+      retryUs !== undefined
+    ) {
+      return decide(policy, allowed === 1, remaining, resetUs, retryUs);
+    }
+  }
+  throw new InvalidInputError(
+    v.expectation('reply', 'the script reply [allowed, remaining, resetUs, retryUs] as integers', reply),
+  );
+}
+
+interface IoredisClient {
+  status: string;
+  connect(): Promise<void>;
+  disconnect(): void;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+async function connectIoredis(url: string, connectTimeout: number): Promise<RedisScripting> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: Math.min(connectTimeout, 2 ** 31 - 1),
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+  });
+  (client as unknown as IoredisClient).on('error', ignore);
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  }
+  return ioredisScripting(client);
+}
+
+async function connectNodeRedis(url: string, connectTimeout: number): Promise<RedisScripting> {
+  const { createClient } = await import('redis');
+  let connected = false;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: Math.min(connectTimeout, 2 ** 31 - 1),
+      // The first connection fails at once; later outages reconnect in the background.
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(retries * 100, 1000) : cause,
+    },
+  });
+  client.on('error', ignore);
+  await client.connect();
+  connected = true;
+  return nodeRedisScripting(client);
+}
+
+/**
+ * Connection errors are emitted as events; an unheard `'error'` event would crash the process.
+ * The calls that fail because of them reject on their own (and `onStoreError` decides).
+ */
+function ignore(): void {}
