@@ -90,7 +90,7 @@ describe('RedisStore script ≡ algorithms.ts', () => {
     }
   });
 
-  test('client time: a clock reading beyond ±2^52 µs rejects, the policy bound is checked', async (t) => {
+  test('client time: a clock reading beyond ±2^52 µs rejects, the policy bound is checked first', async (t) => {
     if (url === undefined) {
       serviceUrl(t, 'REDIS_URL');
       return;
@@ -104,8 +104,8 @@ describe('RedisStore script ≡ algorithms.ts', () => {
       const policy = parsePolicy('5/1s', 'p');
       await assert.rejects(store.consume('k', policy, 1, 2 ** 52), { code: 'SLUICE_INVALID_INPUT' });
       await assert.rejects(store.consume('k', policy, 1, NaN), { code: 'SLUICE_INVALID_INPUT' });
-      const huge = parsePolicy({ limit: 1, window: '366d', burst: 1e9 }, 'huge');
-      await assert.rejects(store.consume('k', huge, 1, 0), /2\^51/);
+      // Policies are refused before they reach a store when a burst would leave exact integers.
+      assert.throws(() => parsePolicy({ limit: 1, window: '366d', burst: 1e9 }, 'huge'), RangeError);
     } finally {
       await store.close();
     }

@@ -195,8 +195,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   }
 
   async reset(key: string, policy: RatePolicy, signal?: AbortSignal): Promise<void> {
-    void policy;
-    await this.#call(this.prefix + key, ['0', RESET], signal);
+    await this.#call(this.#key(policy, key), ['0', RESET], signal);
   }
 
   /**
@@ -250,7 +249,12 @@ export class RedisStore implements RateStore, AsyncDisposable {
       now,
       this.time === 'client' ? CLIENT_TTL_MARGIN_MS : '0',
     ];
-    return toDecision(policy, await this.#call(this.prefix + key, args, signal));
+    return toDecision(policy, await this.#call(this.#key(policy, key), args, signal));
+  }
+
+  /** The Redis key of `key` under `policy`: `<prefix><policy name>:<key>`. */
+  #key(policy: RatePolicy, key: string): string {
+    return `${this.prefix}${policy.name}:${key}`;
   }
 
   /** One script call: bounded by `timeout`, abandoned on abort, `NOSCRIPT` answered once. */
