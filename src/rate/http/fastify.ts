@@ -65,17 +65,13 @@ export function fastifyRateLimit<Req extends FastifyRequestLike = FastifyRequest
   options: RateLimitOptions<Req>,
 ): FastifyRateLimitPlugin {
   const engine = new Engine<Req>(options, (req) => defaultIpKey(req.raw), true);
-  const routes = new WeakMap<object, FastifyRouteRateLimit<Req>>();
 
   function check(url: string | undefined, config: unknown): void {
     if (typeof config !== 'object' || config === null) return;
     const limit = (config as { rateLimit?: unknown }).rateLimit;
     if (limit === undefined) return;
     const label = `config.rateLimit of route ${url ?? '?'}`;
-    if (limit === false) {
-      routes.set(config, false);
-      return;
-    }
+    if (limit === false) return;
     if (typeof limit !== 'object' || limit === null) {
       throw new TypeError(v.expectation(label, 'false or { tier, cost }', limit));
     }
@@ -88,17 +84,13 @@ export function fastifyRateLimit<Req extends FastifyRequestLike = FastifyRequest
       }
     }
     if (cost !== undefined && typeof cost !== 'function') v.nonNegativeInteger(`${label}.cost`, cost);
-    routes.set(config, { tier, cost });
   }
 
   const onRequest = (request: Req, reply: FastifyReplyLike, done: (error?: Error) => void): void => {
-    const config = request.routeOptions.config;
-    let route: RouteLimit<Req> | undefined;
-    if (typeof config === 'object' && config !== null) {
-      const found = routes.get(config);
-      if (found === false) return done();
-      route = found;
-    }
+    // Fastify copies a route's config (adding url and method); `rateLimit` is the same object.
+    const config = request.routeOptions.config as { rateLimit?: FastifyRouteRateLimit<Req> } | undefined;
+    const route = config?.rateLimit;
+    if (route === false) return done();
     const outcome = engine.decide(request, request.raw, route);
     if (outcome instanceof Promise) outcome.then((o) => finish(o, reply, done), ignore);
     else finish(outcome, reply, done);

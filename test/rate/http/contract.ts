@@ -32,7 +32,7 @@ export function contract(name: string, start: Start, pathOf: (req: never) => str
         assert.equal(denied.status, 429);
         const retry = Number(denied.headers.get('retry-after'));
         assert.ok(Number.isInteger(retry) && retry >= 11 && retry <= 12, `Retry-After ${retry}`);
-        assert.equal(denied.headers.get('content-type'), 'application/problem+json');
+        assert.match(denied.headers.get('content-type')!, /^application\/problem\+json/);
         // Our own output, parsed by an RFC 9651 parser.
         const policy = parseList(denied.headers.get('ratelimit-policy')!);
         assert.equal(policy[0]![0], 'auth');
@@ -106,7 +106,7 @@ export function contract(name: string, start: Start, pathOf: (req: never) => str
           [500, 500, 500, 200],
         );
         assert.equal(JSON.parse(value[0]!.body).status, 500);
-        assert.equal(value[0]!.headers.get('content-type'), 'application/problem+json');
+        assert.match(value[0]!.headers.get('content-type')!, /^application\/problem\+json/);
         assert.deepEqual(
           errors.map((e) => [e.where, (e.error as Error).message.slice(0, 21)]),
           [
