@@ -45,7 +45,7 @@ export function sfInt(n: number): number {
 /** Whole seconds from ms, rounded up (never earlier than the truth), bounded. */
 export function ceilSeconds(ms: number): number {
   if (!(ms > 0)) return 0;
-  return ms >= SF_MAX * 1000 ? SF_MAX : Math.ceil(ms / 1000);
+  return ms >= SF_MAX * 1000 ? SF_MAX : Math.max(1, Math.ceil(ms / 1000));
 }
 
 /** The constant parts of one policy's headers, computed once per limiter. */

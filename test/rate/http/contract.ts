@@ -62,7 +62,8 @@ export function contract(name: string, start: Start, pathOf: (req: never) => str
         const health = await hits(`${app.url}/health`, 20);
         assert.ok(health.every((s) => s === 200));
         const h = await hit(`${app.url}/health`);
-        assert.equal(h.headers.get('ratelimit'), '"health";r=279;t=5');
+        // 21 health requests at 300/min; a slow machine may have refilled one or two meanwhile.
+        assert.match(h.headers.get('ratelimit')!, /^"health";r=2(79|8[0-2]);t=[2-5]$/);
         const free = await hit(`${app.url}/free`);
         assert.equal(free.status, 200);
         assert.equal(free.headers.get('ratelimit'), null);
