@@ -1,3 +1,5 @@
+import type { RateDecision } from './rate/store.js';
+
 const kBrand = Symbol.for('sluice.error.code');
 
 /**
@@ -10,7 +12,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CLOSED'
   | 'SLUICE_TIMEOUT'
   | 'SLUICE_INVALID_INPUT'
-  | 'SLUICE_BATCH_RESULT';
+  | 'SLUICE_BATCH_RESULT'
+  | 'SLUICE_RATE_LIMITED';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -90,4 +93,42 @@ export class InvalidInputError extends SluiceError {
  */
 export class BatchResultError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_BATCH_RESULT';
+}
+
+/** Options of {@link RateLimitedError}. */
+export interface RateLimitedErrorOptions extends SluiceErrorOptions {
+  /**
+   * Milliseconds until the same request would be allowed (rounded up, never early).
+   * @default the decision's `retryAfterMs`, else 0
+   */
+  readonly retryAfterMs?: number | undefined;
+  /** The rate-limit decision that denied the request. */
+  readonly decision?: RateDecision | undefined;
+}
+
+/**
+ * A request was denied by a rate limit. Code `SLUICE_RATE_LIMITED`; `httpStatusOf` (from
+ * `sluice/rate/http`) maps it to 429, and the HTTP adapters answer with `Retry-After` from
+ * `retryAfterMs` when a callback or handler throws one.
+ *
+ * @example
+ * ```ts
+ * import { RateLimitedError } from 'sluice';
+ * const d = await limiter.consume(userId);
+ * if (!d.allowed) throw new RateLimitedError(`limit ${d.limit} reached`, { decision: d });
+ * ```
+ */
+export class RateLimitedError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_RATE_LIMITED';
+  /** Milliseconds until the same request would be allowed; whole, never negative. */
+  readonly retryAfterMs: number;
+  /** The decision that denied the request, when one was given. */
+  readonly decision: RateDecision | undefined;
+
+  constructor(message: string, options?: RateLimitedErrorOptions) {
+    super(message, options);
+    const raw = options?.retryAfterMs ?? options?.decision?.retryAfterMs ?? 0;
+    this.retryAfterMs = Number.isFinite(raw) && raw > 0 ? Math.ceil(raw) : 0;
+    this.decision = options?.decision;
+  }
 }

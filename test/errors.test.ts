@@ -49,3 +49,22 @@ it('code is a union of literal codes: a misspelt comparison fails to compile', (
   // @ts-expect-error 'SLUICE_QUEUE_FUL' is not a SluiceErrorCode
   assert.equal(err.code === 'SLUICE_QUEUE_FUL', false);
 });
+
+it('RateLimitedError carries the decision and a whole, non-negative retryAfterMs', async () => {
+  const { RateLimitedError } = await import('../src/errors.js');
+  const err = new RateLimitedError('slow down', { retryAfterMs: 1234.2 });
+  assert.equal(err.code, 'SLUICE_RATE_LIMITED');
+  assert.equal(err.retryAfterMs, 1235);
+  assert.ok(err instanceof SluiceError);
+  assert.equal(new RateLimitedError('x', { retryAfterMs: -5 }).retryAfterMs, 0);
+  assert.equal(new RateLimitedError('x', { retryAfterMs: Number.NaN }).retryAfterMs, 0);
+  const { RateLimiter } = await import('../src/rate/index.js');
+  const limiter = new RateLimiter({ policy: '1/1m' });
+  limiter.tryConsume('k');
+  const decision = limiter.tryConsume('k');
+  const fromDecision = new RateLimitedError('x', { decision });
+  assert.equal(fromDecision.decision, decision);
+  assert.equal(fromDecision.retryAfterMs, decision.retryAfterMs);
+  const code: SluiceErrorCode = fromDecision.code;
+  assert.equal(code, 'SLUICE_RATE_LIMITED');
+});

@@ -1,0 +1,121 @@
+import * as v from '../../internal/validate.js';
+import { Engine, type Outcome, type RateLimitOptions, type RouteLimit } from './core.js';
+import { defaultIpKey } from './core.js';
+import type { IncomingMessage } from 'node:http';
+
+/** The parts of a Fastify request the plugin reads (structural: no import of fastify). */
+export interface FastifyRequestLike {
+  readonly raw: IncomingMessage;
+  readonly routeOptions: { readonly config?: unknown };
+}
+
+/** The parts of a Fastify reply the plugin writes. */
+export interface FastifyReplyLike {
+  readonly sent: boolean;
+  readonly raw: { readonly headersSent: boolean; readonly destroyed?: boolean };
+  header(name: string, value: string): unknown;
+  code(status: number): unknown;
+  send(payload: string): unknown;
+}
+
+/** The parts of a Fastify instance the plugin uses. */
+export interface FastifyInstanceLike {
+  addHook(
+    name: 'onRequest',
+    hook: (request: never, reply: never, done: (error?: Error) => void) => void,
+  ): unknown;
+  addHook(
+    name: 'onRoute',
+    hook: (route: { readonly url?: string; readonly config?: unknown }) => void,
+  ): unknown;
+}
+
+/**
+ * A route's `config.rateLimit`: `false` exempts the route; `{ tier, cost }` overrides the
+ * plugin's `tier` / `cost` for it (checked when the route is registered).
+ */
+export type FastifyRouteRateLimit<Req = FastifyRequestLike> = false | RouteLimit<Req>;
+
+/** A Fastify plugin function, marked to apply to the whole app. */
+export interface FastifyRateLimitPlugin {
+  (instance: FastifyInstanceLike, options: unknown, done: (error?: Error) => void): void;
+  readonly [key: symbol]: unknown;
+}
+
+/**
+ * Rate limiting as a Fastify plugin: one global `onRequest` hook, so every request is counted —
+ * 404s included — before body parsing. Routes override per route with
+ * `config: { rateLimit: { tier, cost } }` or opt out with `config: { rateLimit: false }`;
+ * register the plugin before the routes so their configs are checked at registration. The
+ * plugin is marked `skip-override`: registered in any scope, it applies app-wide. Answers,
+ * headers, guest-callback and double-counting rules are those of `rateLimit`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { Tiers } from 'sluice/rate';
+ * import { fastifyRateLimit } from 'sluice/rate/http';
+ * const app = Fastify();
+ * await app.register(fastifyRateLimit({ tiers: new Tiers({ auth: '5/1m', read: '120/1m' }), tier: () => 'read' }));
+ * app.post('/login', { config: { rateLimit: { tier: 'auth' } } }, async () => ({ ok: true }));
+ * app.get('/health', { config: { rateLimit: false } }, async () => 'ok');
+ * ```
+ */
+export function fastifyRateLimit<Req extends FastifyRequestLike = FastifyRequestLike>(
+  options: RateLimitOptions<Req>,
+): FastifyRateLimitPlugin {
+  const engine = new Engine<Req>(options, (req) => defaultIpKey(req.raw), true);
+
+  function check(url: string | undefined, config: unknown): void {
+    if (typeof config !== 'object' || config === null) return;
+    const limit = (config as { rateLimit?: unknown }).rateLimit;
+    if (limit === undefined) return;
+    const label = `config.rateLimit of route ${url ?? '?'}`;
+    if (limit === false) return;
+    if (typeof limit !== 'object' || limit === null) {
+      throw new TypeError(v.expectation(label, 'false or { tier, cost }', limit));
+    }
+    const { tier, cost } = limit as RouteLimit<Req>;
+    if (tier !== undefined) {
+      if (!engine.usesTiers)
+        throw new TypeError(v.expectation(`${label}.tier`, 'undefined with `limiter`', tier));
+      if (typeof tier !== 'string' || !engine.hasTier(tier)) {
+        throw new TypeError(v.expectation(`${label}.tier`, 'a tier name of `tiers`', tier));
+      }
+    }
+    if (cost !== undefined && typeof cost !== 'function') v.nonNegativeInteger(`${label}.cost`, cost);
+  }
+
+  const onRequest = (request: Req, reply: FastifyReplyLike, done: (error?: Error) => void): void => {
+    // Fastify copies a route's config (adding url and method); `rateLimit` is the same object.
+    const config = request.routeOptions.config as { rateLimit?: FastifyRouteRateLimit<Req> } | undefined;
+    const route = config?.rateLimit;
+    if (route === false) return done();
+    const outcome = engine.decide(request, request.raw, route);
+    if (outcome instanceof Promise) outcome.then((o) => finish(o, reply, done), ignore);
+    else finish(outcome, reply, done);
+  };
+
+  const plugin = (instance: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
+    instance.addHook('onRoute', (route) => check(route.url, route.config));
+    instance.addHook('onRequest', onRequest as (request: never, reply: never, done: () => void) => void);
+    done();
+  };
+  Object.defineProperty(plugin, Symbol.for('skip-override'), { value: true });
+  Object.defineProperty(plugin, Symbol.for('fastify.display-name'), { value: 'sluice-rate-limit' });
+  return plugin as FastifyRateLimitPlugin;
+}
+
+const ignore = (): void => undefined;
+
+function finish(outcome: Outcome, reply: FastifyReplyLike, done: (error?: Error) => void): void {
+  if (reply.sent || reply.raw.headersSent || reply.raw.destroyed === true) return;
+  const headers = outcome.headers;
+  for (let i = 0; i < headers.length; i++) reply.header(headers[i]![0], headers[i]![1]);
+  if (outcome.pass) {
+    done();
+    return;
+  }
+  reply.code(outcome.status);
+  reply.send(outcome.body);
+}
