@@ -9,10 +9,12 @@
  *   synchronous `tryConsume` fast path. Both read the clock once per decision
  *   (`performance.now()`), as the peer reads `Date.now()`.
  * - Every run counts the allowed decisions it got, so no impl can skip work.
+ * - With REDIS_URL set, the Redis groups of bench/rate-redis.ts run too.
  */
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { RateLimiter } from '../src/rate/index.js';
 import type { Group } from './harness.js';
+import { redisGroups } from './rate-redis.js';
 
 const DECISIONS = 1_000_000;
 const KEYS = 10_000;
@@ -83,7 +85,11 @@ function consumeGroup(limitPerKey: number, expectAllowed: number, bench: string)
 
 const perKey = DECISIONS / KEYS;
 
+/** The Redis groups run when REDIS_URL is set (`.ci/run` and the scenarios' convention). */
+const redisUrl = process.env['REDIS_URL'];
+
 export default (): Group[] => [
   consumeGroup(perKey, DECISIONS, 'rate/consume-1m-10k-keys'),
   consumeGroup(perKey / 2, DECISIONS / 2, 'rate/consume-1m-half-denied'),
+  ...(redisUrl === undefined || redisUrl === '' ? [] : redisGroups(redisUrl)),
 ];
