@@ -261,26 +261,23 @@ export class RateLimiter implements AsyncDisposable {
     return undefined;
   }
 
-  async #remote(
-    key: string,
-    cost: number,
-    signal: AbortSignal | undefined,
-    peek: boolean,
-  ): Promise<RateDecision> {
-    let decision: RateDecision;
+  #remote(key: string, cost: number, signal: AbortSignal | undefined, peek: boolean): Promise<RateDecision> {
+    let pending: Promise<RateDecision>;
     try {
-      decision = await raceSignal(
-        () =>
-          peek
-            ? this.store.peek(key, this.policy, this.#clock.now(), signal)
-            : this.store.consume(key, this.policy, cost, this.#clock.now(), signal),
-        signal,
-      );
+      pending = peek
+        ? this.store.peek(key, this.policy, this.#clock.now(), signal)
+        : this.store.consume(key, this.policy, cost, this.#clock.now(), signal);
+      if (signal !== undefined) pending = raceSignal(() => pending, signal);
     } catch (err) {
-      if (signal?.aborted === true && err === signal.reason) throw err;
       return this.#failed(key, err, peek ? -1 : cost, signal);
     }
-    return peek ? decision : this.#settle(key, decision);
+    return Promise.resolve(pending).then(
+      (decision) => (peek ? decision : this.#settle(key, decision)),
+      (err: unknown) => {
+        if (signal?.aborted === true && err === signal.reason) throw err;
+        return this.#failed(key, err, peek ? -1 : cost, signal);
+      },
+    );
   }
 
   /** Counts a store's decision and applies shadow mode. */

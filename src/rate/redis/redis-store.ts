@@ -106,7 +106,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   readonly time: 'server' | 'client';
   readonly #client: RedisScripting;
   readonly #owned: boolean;
-  readonly #args = new WeakMap<RatePolicy, readonly string[]>();
+  readonly #args = new WeakMap<RatePolicy, string[]>();
   #closed = false;
   #inFlight = 0;
   #calls = 0;
@@ -226,7 +226,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
     return this.close();
   }
 
-  async #decide(
+  #decide(
     key: string,
     policy: RatePolicy,
     cost: string,
@@ -235,25 +235,29 @@ export class RedisStore implements RateStore, AsyncDisposable {
   ): Promise<RateDecision> {
     let base = this.#args.get(policy);
     if (base === undefined) {
-      base = policyArgs(policy);
+      try {
+        base = policyArgs(policy);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       this.#args.set(policy, base);
     }
     let now = '';
     if (this.time === 'client') {
       const us = Math.floor(nowMs * 1000);
       if (!(Math.abs(us) <= MAX_CLIENT_NOW_US)) {
-        throw v.invalidInput('nowMs', `a clock reading within ±${MAX_CLIENT_NOW_US / 1000} ms`, nowMs);
+        return Promise.reject(
+          v.invalidInput('nowMs', `a clock reading within ±${MAX_CLIENT_NOW_US / 1000} ms`, nowMs),
+        );
       }
       now = String(us);
     }
-    const args = [
-      base[0] as string,
-      cost,
-      ...base.slice(2),
-      now,
-      this.time === 'client' ? CLIENT_TTL_MARGIN_MS : '0',
-    ];
-    return toDecision(policy, await this.#call(this.#key(policy, key), args, signal));
+    // ARGV: the policy's template with cost (1), now (8) and the TTL margin (9) filled in.
+    const args = base.slice();
+    args[1] = cost;
+    args[8] = now;
+    args[9] = this.time === 'client' ? CLIENT_TTL_MARGIN_MS : '0';
+    return this.#call(this.#key(policy, key), args, signal).then((reply) => toDecision(policy, reply));
   }
 
   /** The Redis key of `key` under `policy`: `<prefix><policy name>:<key>`. */
@@ -372,7 +376,7 @@ function rejectAll(): Promise<unknown> {
 }
 
 /** ARGV of the script for `policy`, with placeholders at 1 (cost), 8 (now) and 9 (TTL margin). */
-function policyArgs(policy: RatePolicy): readonly string[] {
+function policyArgs(policy: RatePolicy): string[] {
   const span = policy.capacity * policy.intervalUs;
   if (!(span <= MAX_SPAN_US) || !((policy.segments + 1) * policy.segmentUs <= MAX_SPAN_US)) {
     throw v.invalidInput(
@@ -390,6 +394,8 @@ function policyArgs(policy: RatePolicy): readonly string[] {
     String(policy.windowUs),
     String(policy.segmentUs),
     String(policy.segments + 1),
+    '',
+    '0',
   ];
 }
 
