@@ -1,1 +1,9 @@
-export {};
+export {
+  WorkQueue,
+  type AddOptions,
+  type WorkContext,
+  type WorkHandler,
+  type WorkQueueOptions,
+  type WorkQueueStats,
+  type WorkRetryOptions,
+} from './work-queue.js';
