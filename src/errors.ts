@@ -10,7 +10,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CLOSED'
   | 'SLUICE_TIMEOUT'
   | 'SLUICE_INVALID_INPUT'
-  | 'SLUICE_BATCH_RESULT';
+  | 'SLUICE_BATCH_RESULT'
+  | 'SLUICE_RESTART_INTENSITY';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -90,4 +91,12 @@ export class InvalidInputError extends SluiceError {
  */
 export class BatchResultError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_BATCH_RESULT';
+}
+
+/**
+ * A supervisor saw more than `maxRestarts` restarts within `withinMs` and gave up on its
+ * tasks; `cause` is the failure that tipped it over. Code `SLUICE_RESTART_INTENSITY`.
+ */
+export class RestartIntensityError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_RESTART_INTENSITY';
 }
