@@ -1,1 +1,19 @@
-export {};
+export {
+  JobHandle,
+  Supervisor,
+  TaskHandle,
+  type BackgroundAsyncOptions,
+  type BackgroundOptions,
+  type BackoffOptions,
+  type EveryOptions,
+  type RestartPolicy,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type SpawnOptions,
+  type SupervisorOptions,
+  type SupervisorStats,
+  type TaskErrorInfo,
+  type TaskKind,
+  type TaskState,
+  type UnfinishedTask,
+} from './supervisor.js';
