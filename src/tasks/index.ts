@@ -17,3 +17,11 @@ export {
   type TaskState,
   type UnfinishedTask,
 } from './supervisor.js';
+export {
+  onShutdown,
+  type OnShutdownOptions,
+  type ShutdownEvent,
+  type ShutdownHandle,
+  type ShutdownResource,
+  type ShutdownResult,
+} from './shutdown.js';
