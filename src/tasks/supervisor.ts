@@ -772,9 +772,9 @@ export class Supervisor implements AsyncDisposable {
     this.#inFlight--;
   }
 
-  /** A failure of user code: counted, published, handed to `onError`. Never throws. */
+  /** A failure (of user code, or a give-up): counted, published, handed to `onError`. Never throws. */
   #failed(error: unknown, name: string, kind: TaskKind | 'supervisor'): void {
-    this.#failures++;
+    if (kind !== 'supervisor') this.#failures++;
     this.#lastError = error;
     if (channel.error.hasSubscribers) {
       channel.error.publish({
@@ -861,7 +861,9 @@ export class Supervisor implements AsyncDisposable {
     }
     this.#unlink(run);
     task.run = undefined;
-    if (failed) this.#failed(error, task.name, 'spawn');
+    // A run that rejects with the reason it was aborted with did what it was asked: no failure.
+    if (failed && !(signal.aborted && error === signal.reason)) this.#failed(error, task.name, 'spawn');
+    else failed = false;
     this.#taskEnded(task, failed, error);
     if (this.#shutdown !== undefined) this.#settled();
   }
@@ -1090,8 +1092,11 @@ export class Supervisor implements AsyncDisposable {
     try {
       await job.fn(job.controller.signal);
     } catch (error) {
-      job.failures++;
-      this.#failed(error, job.name, 'every');
+      const signal = job.controller.signal;
+      if (!(signal.aborted && error === signal.reason)) {
+        job.failures++;
+        this.#failed(error, job.name, 'every');
+      }
     }
     this.#unlink(run);
     job.run = undefined;

@@ -55,12 +55,11 @@ describe('Supervisor.background', () => {
     );
     sup.background(() => Promise.reject(new Error('async')), { name: 'b' });
     sup.background(
-      () =>
-        ({
-          then() {
-            throw new Error('thenable');
-          },
-        }) as unknown as Promise<void>,
+      () => ({
+        then() {
+          throw new Error('thenable');
+        },
+      }),
       { name: 'c' },
     );
     sup.background(async function namedTask() {
