@@ -208,7 +208,9 @@ export function onShutdown(
     try {
       const out = await close();
       if (entry.resource instanceof Supervisor) report = out as ShutdownReport;
+      // The supervisor got the time left as its deadline: its timing out is ours.
       if (report !== undefined && report.timedOut) ok = false;
+      if (report !== undefined && report.timedOut) timedOut = true;
     } catch (thrown) {
       ok = false;
       error = thrown;

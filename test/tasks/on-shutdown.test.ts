@@ -116,8 +116,16 @@ describe('onShutdown in a real child process under loopback load', () => {
     const r = await shutdownUnderLoad({ mode: 'graceful', deadlineMs: 400, writeMs: -1, sigtermAfter: 50 });
     assert.equal(r.exitCode, 1);
     assert.ok(r.exitMs >= 380 && r.exitMs < 2000, `exit took ${r.exitMs} ms`);
+    // Either onShutdown's deadline fired while the supervisor was closing, or the supervisor's
+    // own deadline (the time left) fired first and its report names the unfinished writes.
     const deadline = r.events.find((e) => e['event'] === 'deadline');
-    assert.deepEqual(deadline?.['pending'], ['writes']);
+    const step = r.events.find((e) => e['event'] === 'closed' && e['name'] === 'writes');
+    const unfinished = (step?.['report'] as { unfinished: { name: string }[] } | undefined)?.unfinished;
+    assert.ok(
+      (deadline?.['pending'] as string[] | undefined)?.includes('writes') === true ||
+        (unfinished !== undefined && unfinished.length > 0 && unfinished[0]!.name.startsWith('write-')),
+      JSON.stringify(r.events),
+    );
     const done = r.events.find((e) => e['event'] === 'done')?.['result'] as { timedOut: boolean };
     assert.equal(done.timedOut, true);
   });
