@@ -4,3 +4,4 @@ export * from './limit/index.js';
 export * from './cache/index.js';
 export * from './batch/index.js';
 export * from './rate/index.js';
+export * from './tasks/index.js';
