@@ -13,7 +13,8 @@ export type SluiceErrorCode =
   | 'SLUICE_TIMEOUT'
   | 'SLUICE_INVALID_INPUT'
   | 'SLUICE_BATCH_RESULT'
-  | 'SLUICE_RATE_LIMITED';
+  | 'SLUICE_RATE_LIMITED'
+  | 'SLUICE_RESTART_INTENSITY';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -131,4 +132,12 @@ export class RateLimitedError extends SluiceError {
     this.retryAfterMs = Number.isFinite(raw) && raw > 0 ? Math.ceil(raw) : 0;
     this.decision = options?.decision;
   }
+}
+
+/**
+ * A supervisor saw more than `maxRestarts` restarts within `withinMs` and gave up on its
+ * tasks; `cause` is the failure that tipped it over. Code `SLUICE_RESTART_INTENSITY`.
+ */
+export class RestartIntensityError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_RESTART_INTENSITY';
 }

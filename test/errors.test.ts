@@ -5,6 +5,7 @@ import {
   ClosedError,
   InvalidInputError,
   QueueFullError,
+  RestartIntensityError,
   SluiceError,
   type SluiceErrorCode,
   TimeoutError,
@@ -36,6 +37,7 @@ it('code is a union of literal codes: a misspelt comparison fails to compile', (
     new TimeoutError('x').code,
     new InvalidInputError('x').code,
     new BatchResultError('x').code,
+    new RestartIntensityError('x').code,
   ];
   assert.deepEqual(codes, [
     'SLUICE_QUEUE_FULL',
@@ -43,6 +45,7 @@ it('code is a union of literal codes: a misspelt comparison fails to compile', (
     'SLUICE_TIMEOUT',
     'SLUICE_INVALID_INPUT',
     'SLUICE_BATCH_RESULT',
+    'SLUICE_RESTART_INTENSITY',
   ]);
   const err: SluiceError = new QueueFullError('x');
   // `npm run typecheck` fails if this line compiles, i.e. if `code` were a plain string.

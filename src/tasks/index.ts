@@ -7,3 +7,30 @@ export {
   type WorkQueueStats,
   type WorkRetryOptions,
 } from './work-queue.js';
+export {
+  JobHandle,
+  Supervisor,
+  TaskHandle,
+  type BackgroundAsyncOptions,
+  type BackgroundOptions,
+  type BackoffOptions,
+  type EveryOptions,
+  type RestartPolicy,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type SpawnOptions,
+  type SupervisorOptions,
+  type SupervisorStats,
+  type TaskErrorInfo,
+  type TaskKind,
+  type TaskState,
+  type UnfinishedTask,
+} from './supervisor.js';
+export {
+  onShutdown,
+  type OnShutdownOptions,
+  type ShutdownEvent,
+  type ShutdownHandle,
+  type ShutdownResource,
+  type ShutdownResult,
+} from './shutdown.js';
