@@ -158,6 +158,11 @@ export class RateLimiter implements AsyncDisposable {
     this.#sync = isSync(this.store) ? this.store : undefined;
   }
 
+  /** Whether {@link RateLimiter.tryConsume} works: the store decides in process, synchronously. */
+  get synchronous(): boolean {
+    return this.#sync !== undefined;
+  }
+
   /** Counters; reading them is free. */
   get stats(): RateLimiterStats {
     return {

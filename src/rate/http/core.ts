@@ -266,6 +266,15 @@ export class Engine<Req> {
     if (typeof key !== 'string') throw v.invalidInput('key', 'a string (what `key` returned)', key);
     if (alreadyCounted(mark, limiter)) return PASS_EMPTY;
     const parts = this.#partsOf(limiter, 'policy name');
+    if (limiter.synchronous) {
+      // In-process store: decide without a promise (a throw is caught by `decide`: 500).
+      const decision = limiter.tryConsume(key, cost);
+      try {
+        return this.#outcome(req, parts, decision);
+      } catch (error) {
+        return this.#failed(req, error, 'headers');
+      }
+    }
     return limiter.consume(key, cost === undefined ? undefined : { cost }).then(
       (decision) => {
         try {

@@ -6,7 +6,8 @@ import type { IncomingMessage } from 'node:http';
 /** The parts of a Fastify request the plugin reads (structural: no import of fastify). */
 export interface FastifyRequestLike {
   readonly raw: IncomingMessage;
-  readonly routeOptions: { readonly config?: unknown };
+  /** Whether no route matched (Fastify's getter reads one field; `routeOptions` builds an object). */
+  readonly is404: boolean;
 }
 
 /** The parts of a Fastify reply the plugin writes. */
@@ -24,10 +25,14 @@ export interface FastifyInstanceLike {
     name: 'onRequest',
     hook: (request: never, reply: never, done: (error?: Error) => void) => void,
   ): unknown;
-  addHook(
-    name: 'onRoute',
-    hook: (route: { readonly url?: string; readonly config?: unknown }) => void,
-  ): unknown;
+  addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
+}
+
+/** The parts of a route's options the plugin reads and extends (in Fastify's `onRoute`). */
+export interface FastifyRouteLike {
+  readonly url?: string;
+  readonly config?: unknown;
+  onRequest?: unknown;
 }
 
 /**
@@ -43,8 +48,10 @@ export interface FastifyRateLimitPlugin {
 }
 
 /**
- * Rate limiting as a Fastify plugin: one global `onRequest` hook, so every request is counted —
- * 404s included — before body parsing. Routes override per route with
+ * Rate limiting as a Fastify plugin: an `onRequest` hook on every route registered after it
+ * (added in `onRoute`, with the route's config captured: nothing is looked up per request) and a
+ * global one that limits requests no route matched, so every request is counted — 404s
+ * included — before body parsing. Routes override per route with
  * `config: { rateLimit: { tier, cost } }` or opt out with `config: { rateLimit: false }`;
  * register the plugin before the routes so their configs are checked at registration. The
  * plugin is marked `skip-override`: registered in any scope, it applies app-wide. Answers,
@@ -86,19 +93,42 @@ export function fastifyRateLimit<Req extends FastifyRequestLike = FastifyRequest
     if (cost !== undefined && typeof cost !== 'function') v.nonNegativeInteger(`${label}.cost`, cost);
   }
 
-  const onRequest = (request: Req, reply: FastifyReplyLike, done: (error?: Error) => void): void => {
-    // Fastify copies a route's config (adding url and method); `rateLimit` is the same object.
-    const config = request.routeOptions.config as { rateLimit?: FastifyRouteRateLimit<Req> } | undefined;
-    const route = config?.rateLimit;
-    if (route === false) return done();
+  const limit = (
+    request: Req,
+    reply: FastifyReplyLike,
+    done: (error?: Error) => void,
+    route: RouteLimit<Req> | undefined,
+  ): void => {
     const outcome = engine.decide(request, request.raw, route);
     if (outcome instanceof Promise) outcome.then((o) => finish(o, reply, done), ignore);
     else finish(outcome, reply, done);
   };
 
+  const onRoute = (route: FastifyRouteLike): void => {
+    check(route.url, route.config);
+    const config = route.config as { rateLimit?: FastifyRouteRateLimit<Req> } | undefined;
+    const own = config?.rateLimit;
+    if (own === false) return;
+    const hook = (request: Req, reply: FastifyReplyLike, done: (error?: Error) => void): void =>
+      limit(request, reply, done, own);
+    // First among the route's own hooks: a denied request costs no user hook.
+    const existing = route.onRequest;
+    route.onRequest =
+      existing === undefined
+        ? [hook]
+        : Array.isArray(existing)
+          ? [hook, ...(existing as unknown[])]
+          : [hook, existing];
+  };
+
+  const onNotFound = (request: Req, reply: FastifyReplyLike, done: (error?: Error) => void): void => {
+    if (request.is404) limit(request, reply, done, undefined);
+    else done();
+  };
+
   const plugin = (instance: FastifyInstanceLike, _options: unknown, done: (error?: Error) => void): void => {
-    instance.addHook('onRoute', (route) => check(route.url, route.config));
-    instance.addHook('onRequest', onRequest as (request: never, reply: never, done: () => void) => void);
+    instance.addHook('onRoute', onRoute);
+    instance.addHook('onRequest', onNotFound as (request: never, reply: never, done: () => void) => void);
     done();
   };
   Object.defineProperty(plugin, Symbol.for('skip-override'), { value: true });
