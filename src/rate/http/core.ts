@@ -87,21 +87,24 @@ const TITLES: Record<number, string> = {
  * Requests already counted, per limiter: a request that meets two middlewares built on the same
  * limiter or tier (global + route-level, or mounted twice) is consumed once.
  */
-const counted = new WeakMap<object, RateLimiter | Set<RateLimiter>>();
+const kCounted = Symbol('sluice.rate.counted');
+/** For a request object that cannot take a property (frozen or sealed). */
+const countedElsewhere = new WeakMap<object, RateLimiter | Set<RateLimiter>>();
 
 function alreadyCounted(req: object, limiter: RateLimiter): boolean {
-  const seen = counted.get(req);
-  if (seen === undefined) {
-    counted.set(req, limiter);
-    return false;
-  }
+  // A symbol property on the request itself is cheaper than a WeakMap entry per request.
+  const marked = req as { [kCounted]?: RateLimiter | Set<RateLimiter> };
+  const extensible = Object.isExtensible(req);
+  const seen = extensible ? marked[kCounted] : countedElsewhere.get(req);
   if (seen === limiter) return true;
   if (seen instanceof Set) {
     if (seen.has(limiter)) return true;
     seen.add(limiter);
     return false;
   }
-  counted.set(req, new Set([seen, limiter]));
+  const next = seen === undefined ? limiter : new Set([seen, limiter]);
+  if (extensible) marked[kCounted] = next;
+  else countedElsewhere.set(req, next);
   return false;
 }
 

@@ -71,6 +71,8 @@ export function ipKey(options?: IpKeyOptions): (req: IpSource) => string {
   v.positiveInteger('ipv6Subnet', subnet);
   if (subnet > 128) throw new RangeError(v.expectation('ipv6Subnet', 'an integer from 1 to 128', subnet));
 
+  let lastPeer: string | undefined;
+  let lastKey = '';
   return (req: IpSource): string => {
     const node = nodeRequest(req);
     const peer = node.socket?.remoteAddress;
@@ -81,7 +83,12 @@ export function ipKey(options?: IpKeyOptions): (req: IpSource) => string {
       if (entry !== undefined) return normalize(entry, subnet) ?? INVALID_ADDRESS_KEY;
     }
     if (typeof peer !== 'string') return GONE_KEY;
-    return normalize(peer, subnet) ?? INVALID_ADDRESS_KEY;
+    // The same peer as last time (keep-alive, one busy client): its key is already known.
+    if (peer === lastPeer) return lastKey;
+    const key = canonicalIpv4(peer) ?? normalize(peer, subnet) ?? INVALID_ADDRESS_KEY;
+    lastPeer = peer;
+    lastKey = key;
+    return key;
   };
 }
 
@@ -168,6 +175,34 @@ export function normalize(raw: string, ipv6Subnet: number): string | undefined {
   }
   const text = groups.map((g) => g.toString(16)).join(':');
   return ipv6Subnet === 128 ? text : `${text}/${ipv6Subnet}`;
+}
+
+/**
+ * A socket's IPv4 address as the kernel writes it (`a.b.c.d`, no leading zeros), or the IPv4 in
+ * `::ffff:a.b.c.d`: the key without allocating, by one scan. Anything else: `undefined` (the full
+ * parser decides).
+ */
+function canonicalIpv4(s: string): string | undefined {
+  let start = 0;
+  if (s.length > 7 && s.charCodeAt(0) === 58 && s.startsWith('::ffff:')) start = 7;
+  let parts = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = start; i <= s.length; i++) {
+    const c = i === s.length ? 46 : s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || value > 255) return undefined;
+      parts++;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero: not canonical
+      if (++digits > 3) return undefined;
+      value = value * 10 + (c - 48);
+    } else return undefined;
+  }
+  if (parts !== 4) return undefined;
+  return start === 0 ? s : s.slice(start);
 }
 
 function ipv4(s: string): string | undefined {

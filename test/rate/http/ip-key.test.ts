@@ -79,4 +79,18 @@ describe('ipKey', () => {
       { numRuns: 500 },
     );
   });
+
+  it('reads canonical IPv4 socket addresses without parsing, and hands anything else to the parser', () => {
+    const key = ipKey();
+    const at = (remoteAddress: string) => key({ socket: { remoteAddress }, headers: {} });
+    assert.equal(at('10.1.2.3'), '10.1.2.3');
+    assert.equal(at('10.1.2.3'), '10.1.2.3');
+    assert.equal(at('::ffff:10.1.2.3'), '10.1.2.3');
+    assert.equal(at('010.1.2.3'), '10.1.2.3');
+    assert.equal(at('::ffff:010.1.2.3'), '10.1.2.3');
+    assert.equal(at('1.2.3.256'), 'invalid-address');
+    assert.equal(at('1.2.3'), 'invalid-address');
+    assert.equal(at('1.2.3.4.5'), 'invalid-address');
+    assert.equal(at('2001:db8:aaaa:bbcc::1'), '2001:db8:aaaa:bb00:0:0:0:0/56');
+  });
 });
