@@ -6,7 +6,9 @@
  * Limits are far above the load (nothing is denied), keyed by client IP; peers run with their
  * default headers. Overhead per request = 1e6 / rps_with − 1e6 / rps_bare (µs).
  *
- * Usage: `node --import tsx bench/rate-http.ts [durationS] [rounds]` prints a table and JSON lines.
+ * Usage: `npm run bench:http [-- durationS rounds]` (default 3 s, 2 rounds) prints a table and JSON
+ * lines. Not part of `npm run bench`: the harness times a fixed amount of work, and autocannon
+ * with a request count finishes on its 1 s sampling tick, so the rate is measured over a duration.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
