@@ -5,6 +5,7 @@ import { captureContext, type ContextRunner } from '../internal/context.js';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
+import { Backoff, orDefault, type BackoffOptions } from '../internal/backoff.js';
 import * as v from '../internal/validate.js';
 
 /** Context passed to a flush function. */
@@ -22,38 +23,7 @@ export interface FlushContext {
 export type FlushFn<T> = (items: readonly T[], context: FlushContext) => unknown;
 
 /** Retry policy of a {@link BatchWriter}: exponential backoff, optionally jittered. */
-export interface BatchRetryOptions {
-  /**
-   * Total tries per batch, the first included (`1` = no retry).
-   * @default 3
-   */
-  readonly attempts?: number | undefined;
-  /**
-   * Delay before the first retry, in ms; each later retry multiplies it by `factor`.
-   * @default 100
-   */
-  readonly delayMs?: number | undefined;
-  /**
-   * Upper bound of one delay, in ms.
-   * @default 10_000
-   */
-  readonly maxDelayMs?: number | undefined;
-  /**
-   * Growth of the delay per retry.
-   * @default 2
-   */
-  readonly factor?: number | undefined;
-  /**
-   * `'full'`: each delay is uniform in `[0, delay]` (spreads retries of many writers);
-   * `'none'`: exactly `delay`.
-   * @default 'full'
-   */
-  readonly jitter?: 'full' | 'none' | undefined;
-  /**
-   * Source of the full jitter, uniform in `[0, 1)`; inject a seeded one for reproducible delays.
-   * @default Math.random
-   */
-  readonly random?: (() => number) | undefined;
+export interface BatchRetryOptions extends BackoffOptions {
   /**
    * Whether an error is worth retrying; `false` reports the batch failed at once.
    * @default every error is retried
@@ -221,12 +191,7 @@ export class BatchWriter<T> implements AsyncDisposable {
   readonly #maxWaitMs: number;
   readonly #maxPending: number;
   readonly #concurrency: number;
-  readonly #attempts: number;
-  readonly #delayMs: number;
-  readonly #maxDelayMs: number;
-  readonly #factor: number;
-  readonly #jitter: boolean;
-  readonly #random: () => number;
+  readonly #backoff: Backoff;
   readonly #retryIf: ((error: unknown) => boolean) | undefined;
   readonly #onError: ((items: readonly T[], error: unknown) => unknown) | undefined;
 
@@ -270,21 +235,9 @@ export class BatchWriter<T> implements AsyncDisposable {
     this.#maxWaitMs = v.nonNegativeNumber('maxWaitMs', orDefault(options.maxWaitMs, 10), true);
     this.#maxPending = v.positiveInteger('maxPending', orDefault(options.maxPending, 10_000), true);
     this.#concurrency = v.positiveInteger('concurrency', orDefault(options.concurrency, 1), true);
-    const retry: unknown = orDefault<unknown>(options.retry, false);
-    if (retry !== false && (typeof retry !== 'object' || retry === null)) {
-      throw new TypeError(v.expectation('retry', 'an object, false or undefined', retry));
-    }
-    const r = (retry === false ? {} : retry) as BatchRetryOptions;
-    this.#attempts =
-      retry === false ? 1 : v.positiveInteger('retry.attempts', orDefault(r.attempts, 3), true);
-    this.#delayMs = v.nonNegativeNumber('retry.delayMs', orDefault(r.delayMs, 100));
-    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', orDefault(r.maxDelayMs, 10_000));
-    this.#factor = v.positiveNumber('retry.factor', orDefault(r.factor, 2));
-    this.#jitter = v.oneOf('retry.jitter', orDefault<unknown>(r.jitter, 'full'), ['full', 'none']) === 'full';
-    v.optionalFunction('retry.random', r.random);
-    this.#random = r.random ?? Math.random;
-    v.optionalFunction('retry.retryIf', r.retryIf);
-    this.#retryIf = r.retryIf;
+    this.#backoff = new Backoff(options.retry);
+    this.#retryIf =
+      options.retry === undefined || options.retry === false ? undefined : options.retry.retryIf;
     v.optionalFunction('onError', options.onError);
     this.#onError = options.onError;
   }
@@ -550,9 +503,9 @@ export class BatchWriter<T> implements AsyncDisposable {
   }
 
   #failed(batch: WriteBatch<T>, error: unknown): void {
-    if (batch.attempt < this.#attempts && this.#shouldRetry(batch, error)) {
+    if (batch.attempt < this.#backoff.attempts && this.#shouldRetry(batch, error)) {
       this.#retries++;
-      const delay = this.#backoff(batch.attempt);
+      const delay = this.#delay(batch.attempt);
       if (channel.retry.hasSubscribers) {
         channel.retry.publish({
           writer: this,
@@ -606,18 +559,8 @@ export class BatchWriter<T> implements AsyncDisposable {
     reportError(channel.error, error, this, where);
   }
 
-  #backoff(attempt: number): number {
-    const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
-    if (!this.#jitter) return delay;
-    let u: number;
-    try {
-      u = this.#random();
-    } catch (thrown) {
-      this.#callbackFailed(thrown, 'retry.random');
-      u = 0.5;
-    }
-    // A source outside [0, 1) must not turn into a negative or unbounded delay.
-    return (u >= 0 && u < 1 ? u : 0.5) * delay;
+  #delay(attempt: number): number {
+    return this.#backoff.delay(attempt, (thrown) => this.#callbackFailed(thrown, 'retry.random'));
   }
 
   #complete(batch: WriteBatch<T>, error: unknown, ok: boolean): void {
@@ -682,9 +625,6 @@ export class BatchWriter<T> implements AsyncDisposable {
 function noop(): void {}
 
 /** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
-function orDefault<T>(value: T | undefined, fallback: T): T {
-  return value === undefined ? fallback : value;
-}
 
 /** A `flush` / `close` call waiting; `reject` and `listener` only when it has a signal. */
 class Waiter {

@@ -6,6 +6,7 @@ import { Deque } from '../internal/deque.js';
 import { reportError, watchResult } from '../internal/report.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule, type Timer } from '../internal/timer.js';
+import { Backoff, orDefault, type BackoffOptions } from '../internal/backoff.js';
 import * as v from '../internal/validate.js';
 import { Limiter } from '../limit/limiter.js';
 
@@ -28,37 +29,7 @@ export interface WorkContext {
 export type WorkHandler<T, R = unknown> = (op: T, context: WorkContext) => R | PromiseLike<R>;
 
 /** Retry policy of a {@link WorkQueue}: exponential backoff, optionally jittered. */
-export interface WorkRetryOptions {
-  /**
-   * Total tries per op, the first included (`1` = no retry).
-   * @default 3
-   */
-  readonly attempts?: number | undefined;
-  /**
-   * Delay before the first retry, in ms; each later retry multiplies it by `factor`.
-   * @default 100
-   */
-  readonly delayMs?: number | undefined;
-  /**
-   * Upper bound of one delay, in ms.
-   * @default 10_000
-   */
-  readonly maxDelayMs?: number | undefined;
-  /**
-   * Growth of the delay per retry.
-   * @default 2
-   */
-  readonly factor?: number | undefined;
-  /**
-   * `'full'`: each delay is uniform in `[0, delay]`; `'none'`: exactly `delay`.
-   * @default 'full'
-   */
-  readonly jitter?: 'full' | 'none' | undefined;
-  /**
-   * Source of the full jitter, uniform in `[0, 1)`; inject a seeded one for reproducible delays.
-   * @default Math.random
-   */
-  readonly random?: (() => number) | undefined;
+export interface WorkRetryOptions extends BackoffOptions {
   /**
    * Whether an error is worth retrying; `false` reports the op failed at once. Runs in the
    * op's async context; a throw counts as `false` and is reported on `sluice:tasks:error`.
@@ -247,12 +218,7 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
   readonly #name: string;
   readonly #maxPending: number;
   readonly #orderBy: ((op: T) => unknown) | undefined;
-  readonly #attempts: number;
-  readonly #delayMs: number;
-  readonly #maxDelayMs: number;
-  readonly #factor: number;
-  readonly #jitter: boolean;
-  readonly #random: () => number;
+  readonly #backoff: Backoff;
   readonly #retryIf: ((error: unknown, op: unknown) => boolean) | undefined;
   readonly #onError: ((op: T, error: unknown) => unknown) | undefined;
   /** Global concurrency: the head op of each key (or every op, without `orderBy`) waits here. */
@@ -287,21 +253,9 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
     this.#maxPending = v.positiveInteger('maxPending', orDefault(options.maxPending, 10_000), true);
     v.optionalFunction('orderBy', options.orderBy);
     this.#orderBy = options.orderBy;
-    const retry: unknown = orDefault<unknown>(options.retry, false);
-    if (retry !== false && (typeof retry !== 'object' || retry === null)) {
-      throw new TypeError(v.expectation('retry', 'an object, false or undefined', retry));
-    }
-    const r = (retry === false ? {} : retry) as WorkRetryOptions;
-    this.#attempts =
-      retry === false ? 1 : v.positiveInteger('retry.attempts', orDefault(r.attempts, 3), true);
-    this.#delayMs = v.nonNegativeNumber('retry.delayMs', orDefault(r.delayMs, 100));
-    this.#maxDelayMs = v.nonNegativeNumber('retry.maxDelayMs', orDefault(r.maxDelayMs, 10_000));
-    this.#factor = v.positiveNumber('retry.factor', orDefault(r.factor, 2));
-    this.#jitter = v.oneOf('retry.jitter', orDefault<unknown>(r.jitter, 'full'), ['full', 'none']) === 'full';
-    v.optionalFunction('retry.random', r.random);
-    this.#random = r.random ?? Math.random;
-    v.optionalFunction('retry.retryIf', r.retryIf);
-    this.#retryIf = r.retryIf;
+    this.#backoff = new Backoff(options.retry);
+    this.#retryIf =
+      options.retry === undefined || options.retry === false ? undefined : options.retry.retryIf;
     v.optionalFunction('onError', options.onError);
     this.#onError = options.onError;
     // The limiter's queue holds at most the head op of each key: ≤ maxPending entries.
@@ -616,9 +570,9 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
       this.#cancel(entry, error);
       return;
     }
-    if (entry.attempt < this.#attempts && this.#shouldRetry(entry, error)) {
+    if (entry.attempt < this.#backoff.attempts && this.#shouldRetry(entry, error)) {
       this.#retried++;
-      const delay = this.#backoff(entry.attempt);
+      const delay = this.#delay(entry.attempt);
       if (channel.retry.hasSubscribers)
         channel.retry.publish({
           queue: this,
@@ -778,18 +732,8 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
     }
   }
 
-  #backoff(attempt: number): number {
-    const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
-    if (!this.#jitter) return delay;
-    let u: number;
-    try {
-      u = this.#random();
-    } catch (thrown) {
-      this.#callbackFailed(thrown, 'retry.random');
-      u = 0.5;
-    }
-    // A source outside [0, 1) must not turn into a negative or unbounded delay.
-    return (u >= 0 && u < 1 ? u : 0.5) * delay;
+  #delay(attempt: number): number {
+    return this.#backoff.delay(attempt, (thrown) => this.#callbackFailed(thrown, 'retry.random'));
   }
 
   #callbackFailed(error: unknown, where: string): void {
@@ -803,6 +747,3 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
 }
 
 /** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
-function orDefault<T>(value: T | undefined, fallback: T): T {
-  return value === undefined ? fallback : value;
-}
