@@ -20,6 +20,7 @@ export interface MemoryStoreOptions {
 export interface MemoryStoreStats {
   /** Keys with state now. */
   readonly size: number;
+  /** The bound. */
   readonly maxKeys: number;
   /** Expired states dropped to make room or by the incremental sweep. */
   readonly expired: number;
@@ -65,10 +66,12 @@ export class MemoryStore implements SyncRateStore {
     this.#maxKeys = v.positiveInteger('maxKeys', options?.maxKeys ?? 100_000, true);
   }
 
+  /** Counters and gauges; reading them is free. */
   get stats(): MemoryStoreStats {
     return { size: this.#size, maxKeys: this.#maxKeys, expired: this.#expired, evicted: this.#evicted };
   }
 
+  /** Decides and spends synchronously (what `RateLimiter.tryConsume` calls). */
   consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
     const table = policy === this.#lastPolicy ? (this.#lastTable as Map<string, Entry>) : this.#table(policy);
@@ -78,6 +81,7 @@ export class MemoryStore implements SyncRateStore {
     return apply(entry, policy, now, cost, true);
   }
 
+  /** The decision a request of cost 1 would get now, synchronously; spends nothing. */
   peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
     let entry: KeyState | undefined = this.#tables.get(policy.name)?.get(key);

@@ -45,10 +45,15 @@ export type RatePolicySpec = string | RatePolicyOptions;
 export interface RatePolicy {
   /** The limiter's or tier's name: the id in the `RateLimit-Policy` header. */
   readonly name: string;
+  /** Requests (cost units) per window. */
   readonly limit: number;
+  /** The window in ms. */
   readonly windowMs: number;
+  /** Requests beyond the first that may arrive together (GCRA, bucket); 0 for windows. */
   readonly burst: number;
+  /** How the policy decides. */
   readonly algorithm: RateAlgorithm;
+  /** Segments of a sliding window; 1 for the other algorithms. */
   readonly segments: number;
   /** Time between two requests at the sustained rate, in µs (`ceil(window / limit)`). */
   readonly intervalUs: number;

@@ -9,7 +9,13 @@ import { parsePolicy, type RateAlgorithm, type RatePolicy, type RatePolicySpec }
 import type { RateDecision, RateStore, SyncRateStore } from './store.js';
 
 /** What a limiter does when its store fails (Redis down, a command timed out). */
-export type OnStoreError = 'fail-open' | 'fail-closed' | { readonly fallback: RateStore };
+export type OnStoreError =
+  | 'fail-open'
+  | 'fail-closed'
+  | {
+      /** The store that decides while the configured one fails (a `MemoryStore`). */
+      readonly fallback: RateStore;
+    };
 
 /** Options shared by {@link RateLimiter} and `Tiers`. */
 export interface RateLimitSharedOptions {
@@ -73,8 +79,11 @@ export interface ConsumeOptions {
 
 /** Counters of a {@link RateLimiter}; reading them is free. */
 export interface RateLimiterStats {
+  /** The limiter's name. */
   readonly name: string;
+  /** Requests allowed (in shadow mode, every request). */
   readonly allowed: number;
+  /** Requests denied. */
   readonly denied: number;
   /** `mode: 'shadow'`: requests that would have been denied. */
   readonly shadowDenied: number;
@@ -246,6 +255,7 @@ export class RateLimiter implements AsyncDisposable {
     if (this.#owned) await this.store.close?.();
   }
 
+  /** Same as {@link RateLimiter.close}: `await using limiter = new RateLimiter(…)`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

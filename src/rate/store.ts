@@ -54,7 +54,9 @@ export interface RateStore {
 
 /** A store that can decide synchronously (in process): what `RateLimiter.tryConsume` needs. */
 export interface SyncRateStore extends RateStore {
+  /** {@link RateStore.consume}, synchronously. */
   consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision;
+  /** {@link RateStore.peek}, synchronously. */
   peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision;
 }
 

@@ -81,6 +81,7 @@ export interface ThrottleRunOptions {
 
 /** Counters and gauges of a {@link Throttle}; reading them is free. */
 export interface ThrottleStats {
+  /** The throttle's name. */
   readonly name: string;
   /** Calls started and not yet settled. */
   readonly running: number;

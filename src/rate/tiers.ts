@@ -98,6 +98,7 @@ export class Tiers<T extends string = string> implements AsyncDisposable {
     await this.#ownedStore?.close();
   }
 
+  /** Same as {@link Tiers.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -10,29 +10,84 @@ import { Supervisor, type ShutdownReport } from './supervisor.js';
  * {@link Supervisor}, or anything with `[Symbol.asyncDispose]()` or `close()` (a pool, a
  * `BatchWriter`, a `Limiter`, a Redis client). A returned promise is awaited.
  */
-export type ShutdownResource =
-  NetServer | Supervisor | { [Symbol.asyncDispose](): unknown } | { close(): unknown };
+export type ShutdownResource = NetServer | Supervisor | AsyncDisposableLike | ClosableLike;
 
-/** One line of the shutdown log, also published on `sluice:tasks:shutdown`. */
+/** Anything with `[Symbol.asyncDispose]()`. */
+export interface AsyncDisposableLike {
+  /** Releases the resource; a returned promise is awaited. */
+  [Symbol.asyncDispose](): unknown;
+}
+
+/** Anything with `close()`. */
+export interface ClosableLike {
+  /** Closes the resource; a returned promise is awaited. */
+  close(): unknown;
+}
+
+/**
+ * One line of the shutdown log, also published on `sluice:tasks:shutdown`: the signal that
+ * started it, each resource closed, the deadline passing, a forcing second signal, the end.
+ */
 export type ShutdownEvent =
-  | { readonly event: 'signal'; readonly signal: string }
-  | {
-      readonly event: 'closed';
-      readonly name: string;
-      readonly ms: number;
-      readonly ok: boolean;
-      readonly error?: unknown;
-      /** A Supervisor's shutdown report. */
-      readonly report?: ShutdownReport;
-    }
-  | { readonly event: 'deadline'; readonly ms: number; readonly pending: readonly string[] }
-  | {
-      readonly event: 'forced';
-      readonly signal: string;
-      readonly ms: number;
-      readonly pending: readonly string[];
-    }
-  | { readonly event: 'done'; readonly result: ShutdownResult };
+  ShutdownSignalEvent | ShutdownClosedEvent | ShutdownDeadlineEvent | ShutdownForcedEvent | ShutdownDoneEvent;
+
+/** The shutdown started. */
+export interface ShutdownSignalEvent {
+  /** The kind of event. */
+  readonly event: 'signal';
+  /** The signal (or `trigger()` argument) that started it. */
+  readonly signal: string;
+}
+
+/** A resource finished closing. */
+export interface ShutdownClosedEvent extends ClosedResource {
+  /** The kind of event. */
+  readonly event: 'closed';
+  /** A Supervisor's shutdown report. */
+  readonly report?: ShutdownReport;
+}
+
+/** The deadline passed with resources still closing. */
+export interface ShutdownDeadlineEvent {
+  /** The kind of event. */
+  readonly event: 'deadline';
+  /** Time since the shutdown started, in ms. */
+  readonly ms: number;
+  /** The resources still closing. */
+  readonly pending: readonly string[];
+}
+
+/** A second signal forced the exit. */
+export interface ShutdownForcedEvent {
+  /** The kind of event. */
+  readonly event: 'forced';
+  /** The second signal. */
+  readonly signal: string;
+  /** Time since the shutdown started, in ms. */
+  readonly ms: number;
+  /** The resources still closing. */
+  readonly pending: readonly string[];
+}
+
+/** The shutdown ended. */
+export interface ShutdownDoneEvent {
+  /** The kind of event. */
+  readonly event: 'done';
+  /** How it went. */
+  readonly result: ShutdownResult;
+}
+
+/** One resource's close, as the shutdown log reports it. */
+export interface ClosedResource {
+  /** The resource's name (its `name`, constructor name or position). */
+  readonly name: string;
+  /** How long its close took, in ms. */
+  readonly ms: number;
+  /** Whether it closed without an error. */
+  readonly ok: boolean;
+  /** What its close threw or rejected with. */
+  readonly error?: unknown;
+}
 
 /** How a shutdown went; what `done` / `trigger()` resolve with, and what is logged last. */
 export interface ShutdownResult {
@@ -47,7 +102,7 @@ export interface ShutdownResult {
   /** From the first signal to the end, in ms. */
   readonly durationMs: number;
   /** Each resource closed, in the order it finished. */
-  readonly closed: readonly { name: string; ms: number; ok: boolean; error?: unknown }[];
+  readonly closed: readonly ClosedResource[];
   /** Resources still closing when it ended (deadline or forced). */
   readonly pending: readonly string[];
 }
@@ -150,7 +205,7 @@ export function onShutdown(
   let timedOut = false;
   let firstSignal = '';
   let deadline: Timer | undefined;
-  const closed: { name: string; ms: number; ok: boolean; error?: unknown }[] = [];
+  const closed: ClosedResource[] = [];
   const pending = new Set<string>();
   const pollers = new Set<ReturnType<typeof setInterval>>();
   let resolveDone!: (result: ShutdownResult) => void;

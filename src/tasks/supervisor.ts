@@ -167,7 +167,9 @@ export interface ShutdownOptions {
 
 /** A task still running when `shutdown` resolved. */
 export interface UnfinishedTask {
+  /** The task's name. */
   readonly name: string;
+  /** What kind of work it is. */
   readonly kind: TaskKind;
   /** Time since this run started, in ms. */
   readonly ageMs: number;
@@ -187,6 +189,7 @@ export interface ShutdownReport {
 
 /** Counters and gauges of a {@link Supervisor}; reading them is free. */
 export interface SupervisorStats {
+  /** The supervisor's name. */
   readonly name: string;
   /** Spawned-task runs and periodic runs executing now. */
   readonly running: number;

@@ -53,7 +53,9 @@ export interface RateLimitOptions<Req> {
 
 /** Per-route overrides (Fastify's `config.rateLimit`). */
 export interface RouteLimit<Req> {
+  /** The tier this route's requests consume from (with `tiers`), instead of `tier(req)`. */
   readonly tier?: string | undefined;
+  /** This route's cost per request, or a function of the request, instead of `cost(req)`. */
   readonly cost?: number | ((req: Req) => Awaitable<number>) | undefined;
 }
 

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 
 /** The parts of a Fastify request the plugin reads (structural: no import of fastify). */
 export interface FastifyRequestLike {
+  /** The Node request. */
   readonly raw: IncomingMessage;
   /** Whether no route matched (Fastify's getter reads one field; `routeOptions` builds an object). */
   readonly is404: boolean;
@@ -12,26 +13,44 @@ export interface FastifyRequestLike {
 
 /** The parts of a Fastify reply the plugin writes. */
 export interface FastifyReplyLike {
+  /** Whether a reply has been sent. */
   readonly sent: boolean;
-  readonly raw: { readonly headersSent: boolean; readonly destroyed?: boolean };
+  /** The Node response. */
+  readonly raw: RawReplyLike;
+  /** Sets a response header. */
   header(name: string, value: string): unknown;
+  /** Sets the status. */
   code(status: number): unknown;
+  /** Sends the reply. */
   send(payload: string): unknown;
+}
+
+/** The parts of the Node response behind a Fastify reply the plugin reads. */
+export interface RawReplyLike {
+  /** Whether the head has been sent. */
+  readonly headersSent: boolean;
+  /** Whether the connection is gone. */
+  readonly destroyed?: boolean;
 }
 
 /** The parts of a Fastify instance the plugin uses. */
 export interface FastifyInstanceLike {
+  /** Adds the global `onRequest` hook (for requests no route matched). */
   addHook(
     name: 'onRequest',
     hook: (request: never, reply: never, done: (error?: Error) => void) => void,
   ): unknown;
+  /** Adds the `onRoute` hook that gives each route its limiting hook. */
   addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
 }
 
 /** The parts of a route's options the plugin reads and extends (in Fastify's `onRoute`). */
 export interface FastifyRouteLike {
+  /** The route's path, for error messages. */
   readonly url?: string;
+  /** The route's config; `rateLimit` is read from it. */
   readonly config?: unknown;
+  /** The route's own `onRequest` hooks; the plugin puts its hook first. */
   onRequest?: unknown;
 }
 

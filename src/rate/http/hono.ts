@@ -3,9 +3,16 @@ import { defaultIpKey } from './core.js';
 
 /** The parts of a Hono context the middleware uses (structural: no import of hono). */
 export interface HonoContextLike {
-  readonly req: { readonly raw: Request };
+  /** The request; `raw` identifies it across middlewares. */
+  readonly req: {
+    /** The fetch `Request`. */
+    readonly raw: Request;
+  };
+  /** The response so far. */
   readonly res: Response;
+  /** The runtime's bindings: on `@hono/node-server`, `{ incoming, outgoing }`. */
   readonly env?: unknown;
+  /** Sets a response header. */
   header(name: string, value: string): void;
 }
 

@@ -23,12 +23,27 @@ export interface IpKeyOptions {
  * What {@link ipKey} reads: a Node request (node:http, Express, Fastify's `request` or
  * `request.raw`) or a Hono context served by `@hono/node-server` (`c.env.incoming`).
  */
-export type IpSource =
-  | {
-      readonly socket?: { readonly remoteAddress?: string | undefined } | null | undefined;
-      readonly headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
-    }
-  | { readonly env?: unknown };
+export type IpSource = NodeRequestLike | HonoEnvLike;
+
+/** A Node request, as {@link ipKey} reads it. */
+export interface NodeRequestLike {
+  /** The connection; its `remoteAddress` is the peer. */
+  readonly socket?: SocketLike | null | undefined;
+  /** Request headers (lower-case names), for `X-Forwarded-For`. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
+}
+
+/** A socket, as {@link ipKey} reads it. */
+export interface SocketLike {
+  /** The peer's address; `undefined` once the socket has closed. */
+  readonly remoteAddress?: string | undefined;
+}
+
+/** A Hono context on `@hono/node-server`, whose `env.incoming` is the Node request. */
+export interface HonoEnvLike {
+  /** The runtime's bindings. */
+  readonly env?: unknown;
+}
 
 interface NodeLike {
   readonly socket?: { readonly remoteAddress?: string | undefined } | null;

@@ -3,11 +3,17 @@ import { defaultIpKey, Engine, reportHttpError, type Outcome, type RateLimitOpti
 
 /** The parts of a Node `ServerResponse` the middleware writes to (Express's `res` is one). */
 export interface NodeResponse {
+  /** The status to send. */
   statusCode: number;
+  /** Whether the head has been sent (then nothing is written). */
   readonly headersSent: boolean;
+  /** Whether the response has ended. */
   readonly writableEnded: boolean;
+  /** Whether the connection is gone. */
   readonly destroyed?: boolean;
+  /** Sets a response header. */
   setHeader(name: string, value: string | number | readonly string[]): unknown;
+  /** Ends the response with a body. */
   end(body?: string): unknown;
 }
 
