@@ -17,6 +17,7 @@
  */
 import { Supervisor } from '../src/tasks/index.js';
 import type { Group } from './harness.js';
+import { workQueueGroups } from './tasks-workqueue.js';
 
 const TASKS = 200_000;
 
@@ -85,4 +86,4 @@ function backgroundGroup(): Group {
   };
 }
 
-export default (): Group[] => [backgroundGroup()];
+export default (): Group[] => [backgroundGroup(), ...workQueueGroups()];
