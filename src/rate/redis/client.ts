@@ -24,20 +24,31 @@ export interface RedisScripting {
 
 /** The part of an ioredis `Redis` or `Cluster` the adapter uses (structural: no import). */
 export interface IoredisLike {
+  /** `EVALSHA sha numkeys key… arg…`. */
   evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  /** `EVAL script numkeys key… arg…`. */
   eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  /** Closes the connection after pending replies. */
   quit(): Promise<unknown>;
+  /** Closes the connection at once. */
   disconnect(): void;
+  /** The connection state (`'ready'` when connected). */
   readonly status?: string;
 }
 
 /** The part of a node-redis (v5/v6) client or cluster the adapter uses (structural). */
 export interface NodeRedisLike {
+  /** `EVALSHA` with keys and arguments. */
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** `EVAL` with keys and arguments. */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** Closes the client after pending replies (v5+). */
   close?(): Promise<unknown>;
+  /** Closes the client at once (v5+). */
   destroy?(): unknown;
+  /** Closes the client (v4). */
   quit?(): Promise<unknown>;
+  /** Whether the client is connected. */
   readonly isReady?: boolean;
 }
 

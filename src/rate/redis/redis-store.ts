@@ -222,6 +222,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
     }
   }
 
+  /** Same as {@link RedisStore.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
