@@ -1,7 +1,11 @@
 import { MemoryStore } from '../../src/rate/index.js';
 import { rateStoreContract } from '../contract/rate-store.suite.js';
 
-rateStoreContract('MemoryStore: RateStore contract', () => {
-  const store = new MemoryStore();
-  return Promise.resolve({ store, close: () => store.close() });
-});
+rateStoreContract(
+  'MemoryStore: RateStore contract',
+  () => {
+    const store = new MemoryStore();
+    return Promise.resolve({ store, close: () => store.close() });
+  },
+  { expiry: false },
+);
