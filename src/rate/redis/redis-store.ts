@@ -5,7 +5,7 @@ import * as v from '../../internal/validate.js';
 import type { RatePolicy } from '../policy.js';
 import { decide, type RateDecision, type RateStore } from '../store.js';
 import { ioredisScripting, nodeRedisScripting, type RedisScripting } from './client.js';
-import { RATE_SCRIPT, RATE_SCRIPT_SHA } from './script.js';
+import { RATE_SCRIPTS, type RateScript } from './script.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -61,14 +61,13 @@ export interface RedisStoreStats {
   readonly scriptLoads: number;
 }
 
-const ALGORITHM_ID = { gcra: '1', 'token-bucket': '2', 'fixed-window': '3', 'sliding-window': '4' } as const;
 /** Every µs quantity the script computes stays below 2^53 when a policy's span stays below this. */
 const MAX_SPAN_US = 2 ** 51;
 /** |now| in µs a client clock may report (2^52 µs ≈ 142 years). */
 const MAX_CLIENT_NOW_US = 2 ** 52;
-const CLIENT_TTL_MARGIN_MS = '1000';
+/** ARGV[1] of a peek (a negative amount: cost 1, nothing written). */
 const PEEK = '-1';
-const RESET = '-2';
+const NO_ARGS: string[] = [];
 /** Marks stores built by `connect()`: they own (and close) their client. */
 const owning = new WeakSet<RedisScripting>();
 
@@ -106,7 +105,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   readonly time: 'server' | 'client';
   readonly #client: RedisScripting;
   readonly #owned: boolean;
-  readonly #args = new WeakMap<RatePolicy, string[]>();
+  readonly #plans = new WeakMap<RatePolicy, Plan>();
   #closed = false;
   #inFlight = 0;
   #calls = 0;
@@ -191,15 +190,15 @@ export class RedisStore implements RateStore, AsyncDisposable {
     nowMs: number,
     signal?: AbortSignal,
   ): Promise<RateDecision> {
-    return this.#decide(key, policy, String(cost), nowMs, signal);
+    return this.#decide(key, policy, cost, false, nowMs, signal);
   }
 
   peek(key: string, policy: RatePolicy, nowMs: number, signal?: AbortSignal): Promise<RateDecision> {
-    return this.#decide(key, policy, PEEK, nowMs, signal);
+    return this.#decide(key, policy, 1, true, nowMs, signal);
   }
 
   async reset(key: string, policy: RatePolicy, signal?: AbortSignal): Promise<void> {
-    await this.#call(this.#key(policy, key), ['0', RESET], signal);
+    await this.#call(RATE_SCRIPTS.reset, this.#key(policy, key), NO_ARGS, signal);
   }
 
   /**
@@ -230,20 +229,21 @@ export class RedisStore implements RateStore, AsyncDisposable {
   #decide(
     key: string,
     policy: RatePolicy,
-    cost: string,
+    cost: number,
+    peek: boolean,
     nowMs: number,
     signal: AbortSignal | undefined,
   ): Promise<RateDecision> {
-    let base = this.#args.get(policy);
-    if (base === undefined) {
+    let plan = this.#plans.get(policy);
+    if (plan === undefined) {
       try {
-        base = policyArgs(policy);
+        plan = planFor(policy);
       } catch (error) {
         return Promise.reject(error);
       }
-      this.#args.set(policy, base);
+      this.#plans.set(policy, plan);
     }
-    let now = '';
+    let args: string[];
     if (this.time === 'client') {
       const us = Math.floor(nowMs * 1000);
       if (!(Math.abs(us) <= MAX_CLIENT_NOW_US)) {
@@ -251,14 +251,18 @@ export class RedisStore implements RateStore, AsyncDisposable {
           v.invalidInput('nowMs', `a clock reading within ±${MAX_CLIENT_NOW_US / 1000} ms`, nowMs),
         );
       }
-      now = String(us);
+      args = [peek ? PEEK : String(cost * plan.unit), ...plan.params, String(us)];
+    } else if (peek) {
+      args = plan.peek;
+    } else if (cost === 1) {
+      args = plan.one;
+    } else {
+      args = [String(cost * plan.unit), ...plan.params];
     }
-    // ARGV: the policy's template with cost (1), now (8) and the TTL margin (9) filled in.
-    const args = base.slice();
-    args[1] = cost;
-    args[8] = now;
-    args[9] = this.time === 'client' ? CLIENT_TTL_MARGIN_MS : '0';
-    return this.#call(this.#key(policy, key), args, signal).then((reply) => toDecision(policy, reply));
+    const decode = plan.decode;
+    return this.#call(plan.script, this.#key(policy, key), args, signal).then((reply) =>
+      decode(policy, reply, cost),
+    );
   }
 
   /** The Redis key of `key` under `policy`: `<prefix><policy name>:<key>`. */
@@ -272,7 +276,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
    * and a single timer, armed for the oldest unsettled call, times them all out (a timer per
    * call cost a third of the client's time per decision).
    */
-  #call(key: string, args: string[], signal: AbortSignal | undefined): Promise<unknown> {
+  #call(script: RateScript, key: string, args: string[], signal: AbortSignal | undefined): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError('RedisStore is closed'));
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     this.#calls++;
@@ -288,7 +292,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
         });
       }
       // A late reply or error of an abandoned call lands here and is dropped (never unhandled).
-      this.#send(key, args).then(
+      this.#send(script, key, args).then(
         (reply) => {
           if (this.#finish(call)) resolve(reply);
         },
@@ -347,18 +351,18 @@ export class RedisStore implements RateStore, AsyncDisposable {
     if (next !== undefined) this.#timer = new Timer(this.#expire, next.deadline - now);
   };
 
-  #send(key: string, args: string[]): Promise<unknown> {
+  #send(script: RateScript, key: string, args: string[]): Promise<unknown> {
     const keys = [key];
     let sent: Promise<unknown>;
     try {
-      sent = Promise.resolve(this.#client.evalsha(RATE_SCRIPT_SHA, keys, args));
+      sent = Promise.resolve(this.#client.evalsha(script.sha, keys, args));
     } catch (error) {
       return Promise.reject(error);
     }
     return sent.catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
       this.#scriptLoads++;
-      return this.#client.eval(RATE_SCRIPT, keys, args);
+      return this.#client.eval(script.source, keys, args);
     });
   }
 }
@@ -376,8 +380,23 @@ function rejectAll(): Promise<unknown> {
   return Promise.reject(new ClosedError('RedisStore is not connected'));
 }
 
-/** ARGV of the script for `policy`, with placeholders at 1 (cost), 8 (now) and 9 (TTL margin). */
-function policyArgs(policy: RatePolicy): string[] {
+/**
+ * How `RedisStore` runs decisions under one policy: its algorithm's script, the ARGV after the
+ * amount (precomputed), and how a reply becomes a decision.
+ */
+interface Plan {
+  readonly script: RateScript;
+  /** ARGV[1] of a consume is `cost × unit`. */
+  readonly unit: number;
+  /** ARGV[2…] (the policy's constants). */
+  readonly params: readonly string[];
+  /** Server-time ARGV of a peek and of a consume of cost 1 (shared, never changed). */
+  readonly peek: string[];
+  readonly one: string[];
+  readonly decode: (policy: RatePolicy, reply: unknown, cost: number) => RateDecision;
+}
+
+function planFor(policy: RatePolicy): Plan {
   const span = policy.capacity * policy.intervalUs;
   if (!(span <= MAX_SPAN_US) || !((policy.segments + 1) * policy.segmentUs <= MAX_SPAN_US)) {
     throw v.invalidInput(
@@ -386,18 +405,37 @@ function policyArgs(policy: RatePolicy): string[] {
       policy.name,
     );
   }
-  return [
-    ALGORITHM_ID[policy.algorithm],
-    '',
-    String(policy.limit),
-    String(policy.burst),
-    String(policy.intervalUs),
-    String(policy.windowUs),
-    String(policy.segmentUs),
-    String(policy.segments + 1),
-    '',
-    '0',
-  ];
+  let unit = 1;
+  let params: string[];
+  let decode: Plan['decode'];
+  switch (policy.algorithm) {
+    case 'gcra':
+      unit = policy.intervalUs;
+      params = [String(policy.burst * unit + unit)];
+      decode = gcraDecision;
+      break;
+    case 'token-bucket':
+      unit = policy.intervalUs;
+      params = [String(span)];
+      decode = tokenBucketDecision;
+      break;
+    case 'fixed-window':
+      params = [String(policy.windowUs), String(policy.limit)];
+      decode = fixedWindowDecision;
+      break;
+    case 'sliding-window':
+      params = [String(policy.limit), String(policy.segmentUs), String(policy.segments + 1)];
+      decode = slidingWindowDecision;
+      break;
+  }
+  return {
+    script: RATE_SCRIPTS[policy.algorithm],
+    unit,
+    params,
+    peek: [PEEK, ...params],
+    one: [String(unit), ...params],
+    decode,
+  };
 }
 
 function isNoScript(error: unknown): boolean {
@@ -420,24 +458,57 @@ function integer(value: unknown): number | undefined {
   return undefined;
 }
 
-function toDecision(policy: RatePolicy, reply: unknown): RateDecision {
-  if (Array.isArray(reply) && reply.length === 4) {
-    const allowed = integer(reply[0]);
-    const remaining = integer(reply[1]);
-    const resetUs = integer(reply[2]);
-    const retryUs = integer(reply[3]);
-    if (
-      (allowed === 0 || allowed === 1) &&
-      remaining !== undefined &&
-      resetUs !== undefined &&
-      retryUs !== undefined
-    ) {
-      return decide(policy, allowed === 1, remaining, resetUs, retryUs);
-    }
+function badReply(reply: unknown, shape: string): InvalidInputError {
+  return new InvalidInputError(v.expectation('reply', `the script reply ${shape}`, reply));
+}
+
+/** GCRA from `tat - now` (as algorithms.ts, with horizon - now = (burst + 1) × interval). */
+function gcraDecision(policy: RatePolicy, reply: unknown, cost: number): RateDecision {
+  const d = integer(reply);
+  if (d === undefined) throw badReply(reply, 'tat - now as an integer');
+  const interval = policy.intervalUs;
+  const tolerance = policy.burst * interval + interval;
+  const next = d + cost * interval;
+  if (next <= tolerance) return decide(policy, true, Math.floor((tolerance - next) / interval), next, 0);
+  return decide(policy, false, Math.floor((tolerance - d) / interval), d, next - tolerance);
+}
+
+/** Token bucket from the credit now (µs). */
+function tokenBucketDecision(policy: RatePolicy, reply: unknown, cost: number): RateDecision {
+  const credit = integer(reply);
+  if (credit === undefined) throw badReply(reply, 'credit as an integer');
+  const interval = policy.intervalUs;
+  const full = policy.capacity * interval;
+  const need = cost * interval;
+  if (credit >= need) {
+    const left = credit - need;
+    return decide(policy, true, Math.floor(left / interval), full - left, 0);
   }
-  throw new InvalidInputError(
-    v.expectation('reply', 'the script reply [allowed, remaining, resetUs, retryUs] as integers', reply),
-  );
+  return decide(policy, false, Math.floor(credit / interval), full - credit, need - credit);
+}
+
+/** Fixed window from `[count, windowEnd - now]`. */
+function fixedWindowDecision(policy: RatePolicy, reply: unknown, cost: number): RateDecision {
+  const count = Array.isArray(reply) && reply.length === 2 ? integer(reply[0]) : undefined;
+  const end = count === undefined ? undefined : integer((reply as unknown[])[1]);
+  if (count === undefined || end === undefined) throw badReply(reply, '[count, end] as integers');
+  const limit = policy.limit;
+  if (count + cost <= limit) return decide(policy, true, limit - count - cost, count + cost > 0 ? end : 0, 0);
+  return decide(policy, false, limit - count, end, end);
+}
+
+/** Sliding window from `[sum, resetUs]` (fits) or `[sum, resetUs, retryUs]`. */
+function slidingWindowDecision(policy: RatePolicy, reply: unknown, cost: number): RateDecision {
+  const n = Array.isArray(reply) ? reply.length : 0;
+  const total = n === 2 || n === 3 ? integer((reply as unknown[])[0]) : undefined;
+  const reset = total === undefined ? undefined : integer((reply as unknown[])[1]);
+  const retry = n === 3 ? integer((reply as unknown[])[2]) : 0;
+  const fits = total !== undefined && total + cost <= policy.limit;
+  if (total === undefined || reset === undefined || retry === undefined || fits !== (n === 2)) {
+    throw badReply(reply, '[sum, reset] or [sum, reset, retry] as integers');
+  }
+  if (fits) return decide(policy, true, policy.limit - total - cost, reset, 0);
+  return decide(policy, false, policy.limit - total, reset, retry);
 }
 
 interface IoredisClient {
