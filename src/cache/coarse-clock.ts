@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Clock } from '../internal/clock.js';
 
 /** A clock reading is reused at most this many times before `performance.now()` is read again. */

@@ -1,4 +1,5 @@
 import { ClosedError, InvalidInputError, TimeoutError } from '../../errors.js';
+import { monotonicClock } from '../../internal/clock.js';
 import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
@@ -320,7 +321,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   }
 
   #track(call: Pending): void {
-    call.deadline = performance.now() + this.timeout;
+    call.deadline = monotonicClock.now() + this.timeout;
     this.#deadlines.push(call);
     if (this.#timer === undefined) this.#timer = new Timer(this.#expire, this.timeout);
   }
@@ -329,7 +330,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   readonly #expire = (): void => {
     this.#timer = undefined;
     const queue = this.#deadlines;
-    const now = performance.now();
+    const now = monotonicClock.now();
     let head = this.#head;
     for (; head < queue.length; head++) {
       const call = queue[head] as Pending;
