@@ -74,6 +74,7 @@ export class MemoryStore implements SyncRateStore {
   /** Decides and spends synchronously (what `RateLimiter.tryConsume` calls). */
   consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
+    if (!Number.isFinite(now)) throw badReading(nowMs);
     const table = policy === this.#lastPolicy ? (this.#lastTable as Map<string, Entry>) : this.#table(policy);
     let entry = table.get(key);
     if (entry === undefined) entry = this.#insert(table, key, policy, now);
@@ -84,6 +85,7 @@ export class MemoryStore implements SyncRateStore {
   /** The decision a request of cost 1 would get now, synchronously; spends nothing. */
   peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision {
     const now = Math.floor(nowMs * 1000);
+    if (!Number.isFinite(now)) throw badReading(nowMs);
     let entry: KeyState | undefined = this.#tables.get(policy.name)?.get(key);
     if (entry === undefined || !samePolicy(entry.policy, policy)) entry = new KeyState(policy, now);
     return apply(entry, policy, now, 1, false);
@@ -188,6 +190,11 @@ export class MemoryStore implements SyncRateStore {
     this.#slots[entry.slot] = undefined;
     this.#free.push(entry.slot);
   }
+}
+
+/** A clock that returned NaN or ±Infinity must not turn into a silent allow or deny. */
+function badReading(nowMs: unknown): Error {
+  return v.invalidInput('clock.now()', 'a finite reading in ms', nowMs);
 }
 
 class Entry extends KeyState {

@@ -323,6 +323,32 @@ describe('Tiers', () => {
   });
 });
 
+describe('a broken clock', () => {
+  it('a NaN reading is a reported store error (fail-open by default), and tryConsume throws', async () => {
+    const { reports, stop } = captureReports('sluice:rate:error');
+    try {
+      const limiter = new RateLimiter({ limit: 1, window: 1000, clock: { now: () => NaN } });
+      const d = await limiter.consume('k');
+      assert.equal(d.allowed, true);
+      assert.ok(d.storeError instanceof InvalidInputError);
+      assert.equal(reports.length, 1);
+      assert.throws(
+        () => limiter.tryConsume('k'),
+        /Expected `clock.now\(\)` to be a finite reading in ms, got `NaN`/,
+      );
+      const closed = new RateLimiter({
+        limit: 1,
+        window: 1000,
+        clock: { now: () => Infinity },
+        onStoreError: 'fail-closed',
+      });
+      assert.equal((await closed.consume('k')).allowed, false);
+    } finally {
+      stop();
+    }
+  });
+});
+
 describe('policy arithmetic', () => {
   it('refuses a burst whose time span would leave exact integer arithmetic', () => {
     assert.throws(
