@@ -1,6 +1,7 @@
 import { Server as NetServer } from 'node:net';
 import { channels } from '../internal/channels.js';
 import { monotonicClock } from '../internal/clock.js';
+import { reportError, watchResult } from '../internal/report.js';
 import { schedule, type Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import { Supervisor, type ShutdownReport } from './supervisor.js';
@@ -127,11 +128,12 @@ export interface OnShutdownOptions {
   readonly exit?: boolean | undefined;
   /**
    * Receives each step (what was closed and how long it took, the deadline, the result). A throw
-   * from it is ignored. Nothing is printed by default; everything is also published on the
-   * diagnostics channel `sluice:tasks:shutdown`.
+   * from it, or a rejection of the promise it returns, never breaks the shutdown: it is
+   * published on `sluice:tasks:error`. Nothing is printed by default; every step is also
+   * published on the diagnostics channel `sluice:tasks:shutdown`.
    * @default none
    */
-  readonly log?: ((event: ShutdownEvent) => void) | undefined;
+  readonly log?: ((event: ShutdownEvent) => unknown) | undefined;
 }
 
 /** What {@link onShutdown} returns. */
@@ -144,7 +146,7 @@ export interface ShutdownHandle extends Disposable {
   [Symbol.dispose](): void;
 }
 
-const channel = channels('tasks', ['shutdown']);
+const channel = channels('tasks', ['shutdown', 'error']);
 
 type Closer = () => unknown;
 
@@ -206,18 +208,23 @@ export function onShutdown(
   let firstSignal = '';
   let deadline: Timer | undefined;
   const closed: ClosedResource[] = [];
-  const pending = new Set<string>();
+  /** Resources closing now (by entry: two resources may share a name). */
+  const pending = new Set<Entry>();
+  const pendingNames = (): string[] => Array.from(pending, (entry) => entry.name);
   const pollers = new Set<ReturnType<typeof setInterval>>();
   let resolveDone!: (result: ShutdownResult) => void;
   const done = new Promise<ShutdownResult>((resolve) => (resolveDone = resolve));
 
+  /** The handle this returns; the source of its error reports. Filled in at the end. */
+  const handle = {} as ShutdownHandle;
   const emit = (event: ShutdownEvent): void => {
     if (channel.shutdown.hasSubscribers) channel.shutdown.publish(event);
     if (log === undefined) return;
+    // A logger must not break the shutdown: a throw or a rejected promise is reported, no more.
     try {
-      log(event);
-    } catch {
-      // A logger must not break the shutdown.
+      watchResult(log(event), channel.error, handle, 'log');
+    } catch (error) {
+      reportError(channel.error, error, handle, 'log');
     }
   };
   const elapsed = (): number => clock.now() - startedAt;
@@ -235,7 +242,7 @@ export function onShutdown(
       forced,
       durationMs: elapsed(),
       closed: closed.slice(),
-      pending: Array.from(pending),
+      pending: pendingNames(),
     };
     emit({ event: 'done', result });
     if (!exit) removeListeners();
@@ -256,7 +263,7 @@ export function onShutdown(
 
   const step = async (entry: Entry, close: Closer): Promise<boolean> => {
     const begin = clock.now();
-    pending.add(entry.name);
+    pending.add(entry);
     let ok = true;
     let error: unknown;
     let report: ShutdownReport | undefined;
@@ -270,7 +277,7 @@ export function onShutdown(
       ok = false;
       error = thrown;
     }
-    pending.delete(entry.name);
+    pending.delete(entry);
     const ms = clock.now() - begin;
     closed.push(error === undefined ? { name: entry.name, ms, ok } : { name: entry.name, ms, ok, error });
     if (!finished) {
@@ -315,7 +322,7 @@ export function onShutdown(
     if (finished) return;
     if (started) {
       forced = true;
-      emit({ event: 'forced', signal, ms: elapsed(), pending: Array.from(pending) });
+      emit({ event: 'forced', signal, ms: elapsed(), pending: pendingNames() });
       destroyConnections();
       finish(true);
       return;
@@ -329,7 +336,7 @@ export function onShutdown(
       () => {
         if (finished) return;
         timedOut = true;
-        emit({ event: 'deadline', ms: elapsed(), pending: Array.from(pending) });
+        emit({ event: 'deadline', ms: elapsed(), pending: pendingNames() });
         destroyConnections();
         finish(true);
       },
@@ -351,14 +358,14 @@ export function onShutdown(
     for (const [signal, listener] of listeners) process.off(signal, listener);
   };
 
-  return {
+  return Object.assign(handle, {
     trigger(signal = 'trigger'): Promise<ShutdownResult> {
       onSignal(signal);
       return done;
     },
     done,
     [Symbol.dispose]: removeListeners,
-  };
+  });
 }
 
 function describeResource(resource: ShutdownResource, index: number): Entry {
@@ -368,7 +375,7 @@ function describeResource(resource: ShutdownResource, index: number): Entry {
   if (resource instanceof NetServer) {
     const address = resource.address();
     const where = typeof address === 'object' && address !== null ? `:${address.port}` : '';
-    return { name: `server${where}`, resource, server: resource };
+    return { name: `server${where}#${index}`, resource, server: resource };
   }
   if (resource instanceof Supervisor) return { name: resource.name, resource, server: undefined };
   const r = resource as Partial<AsyncDisposable> & { close?: unknown; name?: unknown };

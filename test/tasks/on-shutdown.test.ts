@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { shutdownUnderLoad } from '../../scenarios/harness/shutdown-load.js';
+import { captureReports } from '../helpers/async.js';
 import { onShutdown, Supervisor, type ShutdownEvent } from '../../src/tasks/index.js';
 
 const listening = (server: ReturnType<typeof createServer>) =>
@@ -33,8 +34,8 @@ describe('onShutdown in process (exit: false, trigger)', () => {
     assert.equal(result.exitCode, 0);
     assert.equal(result.timedOut, false);
     assert.deepEqual(
-      result.closed.map((c) => c.name.replace(/:\d+$/, '')),
-      ['server', 'resource#2', 'jobs', 'resource#0'],
+      result.closed.map((c) => c.name.replace(/:\d+#/, '#')),
+      ['server#3', 'resource#2', 'jobs', 'resource#0'],
     );
     assert.deepEqual(
       events.map((e) => e.event),
@@ -93,6 +94,58 @@ describe('onShutdown in process (exit: false, trigger)', () => {
     const other = onShutdown([], { exit: false, signals: ['SIGUSR2'] });
     other[Symbol.dispose]();
     assert.equal(process.listenerCount('SIGUSR2'), before);
+  });
+
+  it('a logger that throws or rejects is reported and never breaks the shutdown', async () => {
+    const { reports, stop } = captureReports('sluice:tasks:error');
+    try {
+      let closed = 0;
+      const handle = onShutdown([{ close: () => void closed++ }, { close: () => void closed++ }], {
+        exit: false,
+        signals: [],
+        log: async (e) => {
+          await Promise.resolve();
+          throw new Error(`log sink down at ${e.event}`);
+        },
+      });
+      const result = await handle.trigger();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(result.exitCode, 0);
+      assert.equal(closed, 2);
+      assert.ok(reports.length >= 3, `${reports.length} reports`);
+      assert.ok(reports.every((r) => r.where === 'log'));
+      const sync = onShutdown([{ close: () => undefined }], {
+        exit: false,
+        signals: [],
+        log: () => {
+          throw new Error('sync log failure');
+        },
+      });
+      assert.equal((await sync.trigger()).exitCode, 0);
+    } finally {
+      stop();
+    }
+  });
+
+  it('servers that share an address-less name are tracked apart: the deadline names the one still closing', async () => {
+    const slow = createServer((_req, res) => void setTimeout(() => res.end('late'), 2000).unref());
+    const quick = createServer((_req, res) => res.end('ok'));
+    const handle = onShutdown([slow, quick], { exit: false, signals: [], deadlineMs: 200 });
+    await listening(slow);
+    await listening(quick);
+    const port = (slow.address() as { port: number }).port;
+    const inFlight = fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.text(),
+      () => 'reset',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = await handle.trigger();
+    assert.equal(result.timedOut, true);
+    assert.deepEqual(
+      result.pending.map((n) => n.replace(/:\d+#/, '#')),
+      ['server#0'],
+    );
+    await inFlight;
   });
 
   it('validates its arguments', () => {
