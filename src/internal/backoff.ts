@@ -75,7 +75,9 @@ export class Backoff {
    * told when the jitter source throws; the delay is then taken at 0.5.
    */
   delay(attempt: number, onRandomError: (thrown: unknown) => void): number {
-    const delay = Math.min(this.#maxDelayMs, this.#delayMs * this.#factor ** (attempt - 1));
+    const grown = this.#delayMs * this.#factor ** (attempt - 1);
+    // 0 × Infinity is NaN (a zero base, a huge factor): a delay that never fires would hang close().
+    const delay = grown === grown ? Math.min(this.#maxDelayMs, grown) : 0;
     if (!this.#jitter) return delay;
     let u: number;
     try {

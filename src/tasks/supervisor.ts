@@ -293,8 +293,6 @@ interface ShutdownState {
   readonly startedAt: number;
   timer: Timer | undefined;
   concluding: boolean;
-  /** Unfinished runs of children that concluded. */
-  readonly childUnfinished: UnfinishedTask[];
 }
 
 const OPEN: Promise<void> = Promise.resolve();
@@ -924,7 +922,9 @@ export class Supervisor implements AsyncDisposable {
 
   /** Delay before the restart that makes `n` restarts in the window. */
   #backoff(n: number): number {
-    const delay = Math.min(this.#maxMs, this.#initialMs * this.#factor ** Math.max(0, n - 1));
+    const grown = this.#initialMs * this.#factor ** Math.max(0, n - 1);
+    // 0 × Infinity is NaN (a zero base, a huge factor): a delay that never fires would hang.
+    const delay = grown === grown ? Math.min(this.#maxMs, grown) : 0;
     if (!this.#jitter) return delay;
     let u: number;
     try {
@@ -962,10 +962,16 @@ export class Supervisor implements AsyncDisposable {
         restarts: task.restarts,
       });
     }
-    task.timer = schedule(() => {
-      task.timer = undefined;
-      if (task.state === 'restarting' && !this.#closed) this.#startTask(task);
-    }, delay);
+    // Referenced: a restart that is due is pending work, like a retry (the process must not
+    // exit in the backoff of a crashed task that is the only thing keeping it alive).
+    task.timer = schedule(
+      () => {
+        task.timer = undefined;
+        if (task.state === 'restarting' && !this.#closed) this.#startTask(task);
+      },
+      delay,
+      true,
+    );
   }
 
   #giveUp(cause: unknown, what: string): void {
@@ -1023,10 +1029,14 @@ export class Supervisor implements AsyncDisposable {
         restarts: this.#restarts,
       });
     }
-    child.#pendingRestart = schedule(() => {
-      child.#pendingRestart = undefined;
-      if (!child.#closed) child.#restartAll();
-    }, delay);
+    child.#pendingRestart = schedule(
+      () => {
+        child.#pendingRestart = undefined;
+        if (!child.#closed) child.#restartAll();
+      },
+      delay,
+      true,
+    );
   }
 
   /** Restarts every task here and below that a give-up terminated (temporary ones excepted). */
@@ -1138,7 +1148,6 @@ export class Supervisor implements AsyncDisposable {
       startedAt: this.#now(),
       timer: undefined,
       concluding: false,
-      childUnfinished: [],
     };
     this.#shutdown = state;
     this.#closed = true;
@@ -1163,8 +1172,34 @@ export class Supervisor implements AsyncDisposable {
   /** During shutdown: concludes once nothing is in flight here or in a child. */
   #settled(): void {
     const state = this.#shutdown;
-    if (state === undefined || state.concluding) return;
-    if (this.#head === undefined && this.#children.size === 0) this.#conclude(false);
+    if (state === undefined) return;
+    if (state.concluding) this.#detachIfIdle();
+    else if (this.#head === undefined && this.#children.size === 0) this.#conclude(false);
+  }
+
+  /**
+   * A concluded supervisor stays one of its parent's children while runs that ignored their
+   * signal are still going (the parent's shutdown waits for them, or reports them); it leaves
+   * once they have all ended.
+   */
+  #detachIfIdle(): void {
+    const parent = this.#parent;
+    if (parent === undefined || this.#head !== undefined || this.#children.size > 0) return;
+    if (!parent.#children.delete(this)) return;
+    parent.#settled();
+  }
+
+  /** Runs still going here and in lingering children, as a shutdown report lists them. */
+  #unfinished(now: number): UnfinishedTask[] {
+    const out: UnfinishedTask[] = [];
+    for (const child of this.#children) out.push(...child.#unfinished(now));
+    const own: UnfinishedTask[] = [];
+    for (let run = this.#head; run !== undefined; run = run.next) {
+      own.push({ name: run.name, kind: run.kind, ageMs: now - run.startedAt, supervisor: this.#name });
+    }
+    own.reverse();
+    out.push(...own);
+    return out;
   }
 
   #conclude(timedOut: boolean): void {
@@ -1175,27 +1210,20 @@ export class Supervisor implements AsyncDisposable {
     state.timer = undefined;
     // Children first: each one's shutdown resolves before ours.
     for (const child of Array.from(this.#children)) {
-      if (child.#shutdown === undefined) void child.#beginShutdown(0);
-      child.#conclude(timedOut);
+      const childState = child.#shutdown;
+      if (childState === undefined) void child.#beginShutdown(0);
+      if (childState?.concluding !== true) child.#conclude(timedOut);
     }
+    // Children still here have runs that ignored their signal (also one shut down earlier on
+    // its own): this report lists them, with ours.
     const now = this.#now();
-    const own: UnfinishedTask[] = [];
-    for (let run = this.#head; run !== undefined; run = run.next) {
-      own.push({ name: run.name, kind: run.kind, ageMs: now - run.startedAt, supervisor: this.#name });
-    }
-    own.reverse();
     const report: ShutdownReport = {
-      unfinished: [...state.childUnfinished, ...own],
+      unfinished: this.#unfinished(now),
       timedOut,
       durationMs: now - state.startedAt,
     };
-    const parent = this.#parent;
-    if (parent !== undefined) {
-      parent.#children.delete(this);
-      parent.#shutdown?.childUnfinished.push(...report.unfinished);
-    }
     state.resolve(report);
-    if (parent !== undefined) parent.#settled();
+    this.#detachIfIdle();
   }
 }
 

@@ -627,8 +627,10 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
         return;
       }
       case QUEUED:
+        // Dead before the lane counts it: a compaction that markDead triggers must drop it.
+        entry.state = DONE;
         (entry.lane as Lane).queue.markDead();
-        this.#cancel(entry, reason);
+        this.#cancel(entry, reason, true);
         return;
       case BACKOFF:
         entry.timer?.cancel();
@@ -651,7 +653,7 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
     }
   }
 
-  #cancel(entry: Entry, reason: unknown): void {
+  #cancel(entry: Entry, reason: unknown, wasQueued = entry.state === QUEUED): void {
     this.#cancelled++;
     if (channel.cancelled.hasSubscribers)
       channel.cancelled.publish({
@@ -662,7 +664,7 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
         reason,
       });
     const fail = entry.fail;
-    this.#finish(entry);
+    this.#finish(entry, wasQueued);
     fail?.(reason);
   }
 
@@ -678,8 +680,7 @@ export class WorkQueue<T, R = unknown> implements AsyncDisposable {
   }
 
   /** Ends an accepted op: frees its key for the next op, lets waiting adds in. */
-  #finish(entry: Entry): void {
-    const wasQueued = entry.state === QUEUED;
+  #finish(entry: Entry, wasQueued = entry.state === QUEUED): void {
     entry.state = DONE;
     this.#release(entry);
     this.#pending--;

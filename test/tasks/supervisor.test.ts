@@ -276,3 +276,78 @@ describe('Supervisor.spawn and every: context', () => {
     assert.ok(periodic.length > 0 && periodic.every((s) => s === 'scheduler'));
   });
 });
+
+describe('Supervisor shutdown with lingering runs', () => {
+  it('a child shut down on its own with a run still going stays its parent’s: the parent waits for it', async () => {
+    const parent = new Supervisor({ name: 'app' });
+    const child = parent.child({ name: 'indexer' });
+    const gate = deferred();
+    let running = true;
+    child.spawn(
+      'stubborn',
+      async () => {
+        await gate.promise; // ignores its signal
+        running = false;
+      },
+      { restart: 'temporary' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const own = await child.shutdown({ deadlineMs: 20 });
+    assert.deepEqual(
+      own.unfinished.map((u) => u.name),
+      ['stubborn'],
+    );
+    // Deadline first: the parent reports the child's run as unfinished.
+    const early = await parent.shutdown({ deadlineMs: 30 });
+    assert.equal(early.timedOut, true);
+    assert.deepEqual(
+      early.unfinished.map((u) => `${u.supervisor}/${u.name}`),
+      ['app/indexer/stubborn'],
+    );
+    assert.equal(running, true);
+    gate.resolve();
+
+    // The run ends before the deadline: the parent resolves only then, with nothing unfinished.
+    const parent2 = new Supervisor({ name: 'app2' });
+    const child2 = parent2.child({ name: 'indexer2' });
+    const gate2 = deferred();
+    let done2 = false;
+    child2.spawn(
+      'stubborn',
+      async () => {
+        await gate2.promise;
+        done2 = true;
+      },
+      { restart: 'temporary' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await child2.shutdown({ deadlineMs: 10 });
+    const pending = parent2.shutdown({ deadlineMs: 5000 });
+    setTimeout(() => gate2.resolve(), 50);
+    const report = await pending;
+    assert.equal(done2, true, 'the parent resolved before the child’s run ended');
+    assert.equal(report.timedOut, false);
+    assert.deepEqual(report.unfinished, []);
+  });
+
+  it('a restart that is due keeps the process alive until it runs', async () => {
+    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timeouts();
+    const sup = new Supervisor({ backoff: { initialMs: 200, jitter: false } });
+    let starts = 0;
+    sup.spawn(
+      'consumer',
+      () => {
+        starts++;
+        if (starts === 1) throw new Error('transient crash');
+        return new Promise<void>(() => undefined);
+      },
+      { restart: 'transient' },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(starts, 1);
+    assert.equal(timeouts(), before + 1, 'the restart timer is referenced');
+    await sup.shutdown({ deadlineMs: 50 });
+    assert.equal(timeouts(), before, 'shutdown cancels it');
+  });
+});
