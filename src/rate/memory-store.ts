@@ -73,7 +73,7 @@ export class MemoryStore implements SyncRateStore {
 
   /** Decides and spends synchronously (what `RateLimiter.tryConsume` calls). */
   consumeSync(key: string, policy: RatePolicy, cost: number, nowMs: number): RateDecision {
-    const now = Math.floor(nowMs * 1000);
+    const now = toMicros(nowMs);
     if (!Number.isFinite(now)) throw badReading(nowMs);
     const table = policy === this.#lastPolicy ? (this.#lastTable as Map<string, Entry>) : this.#table(policy);
     let entry = table.get(key);
@@ -84,10 +84,10 @@ export class MemoryStore implements SyncRateStore {
 
   /** The decision a request of cost 1 would get now, synchronously; spends nothing. */
   peekSync(key: string, policy: RatePolicy, nowMs: number): RateDecision {
-    const now = Math.floor(nowMs * 1000);
+    const now = toMicros(nowMs);
     if (!Number.isFinite(now)) throw badReading(nowMs);
     let entry: KeyState | undefined = this.#tables.get(policy.name)?.get(key);
-    if (entry === undefined || !samePolicy(entry.policy, policy)) entry = new KeyState(policy, now);
+    if (entry === undefined || !sameShape(entry.policy, policy)) entry = new KeyState(policy, now);
     return apply(entry, policy, now, 1, false);
   }
 
@@ -192,6 +192,15 @@ export class MemoryStore implements SyncRateStore {
   }
 }
 
+/**
+ * A clock reading in integer µs. Rounded, not floored: two readings a whole number of ms apart
+ * (3194.06 and 3345.06) must stay that far apart in µs, and `x × 1000` of a fractional double
+ * can land a hair below the integer (3194059.9999999995), which floor would turn into 1 µs early.
+ */
+export function toMicros(nowMs: number): number {
+  return Math.round(nowMs * 1000);
+}
+
 /** A clock that returned NaN or ±Infinity must not turn into a silent allow or deny. */
 function badReading(nowMs: unknown): Error {
   return v.invalidInput('clock.now()', 'a finite reading in ms', nowMs);
@@ -210,20 +219,20 @@ class Entry extends KeyState {
   }
 }
 
-/** Whether two policies (of limiters sharing a name) decide alike, so they can share state. */
-function samePolicy(a: RatePolicy, b: RatePolicy): boolean {
-  return (
-    a === b ||
-    (a.algorithm === b.algorithm &&
-      a.limit === b.limit &&
-      a.windowUs === b.windowUs &&
-      a.burst === b.burst &&
-      a.segments === b.segments)
-  );
+/** A key met by another limiter of the same name: share its state unless its shape differs. */
+function adopt(entry: Entry, policy: RatePolicy, now: number): void {
+  // Limiters that share a name but not a policy (a rolling deploy changing a limit) read the
+  // same state, as they would in Redis: resetting it here would hand out a fresh quota on every
+  // alternation. Only a state of another shape starts over.
+  if (sameShape(entry.policy, policy)) entry.policy = policy;
+  else init(entry, policy, now);
 }
 
-/** A key met by another limiter of the same name: share its state if the policies agree. */
-function adopt(entry: Entry, policy: RatePolicy, now: number): void {
-  if (samePolicy(entry.policy, policy)) entry.policy = policy;
-  else init(entry, policy, now);
+/** Whether a state kept under policy `a` means the same under policy `b`. */
+function sameShape(a: RatePolicy, b: RatePolicy): boolean {
+  if (a === b) return true;
+  if (a.algorithm !== b.algorithm) return false;
+  if (b.algorithm === 'sliding-window') return a.segments === b.segments && a.segmentUs === b.segmentUs;
+  if (b.algorithm === 'fixed-window') return a.windowUs === b.windowUs;
+  return true;
 }

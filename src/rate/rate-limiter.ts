@@ -64,7 +64,8 @@ export interface RateLimiterOptions extends RateLimitSharedOptions {
   /**
    * Names the limiter: its key space in the store (state is per name and key), the id in `RateLimit`
    * headers, its stats and channel payloads. Give limiters that share a store distinct names.
-   * @default the policy as written, e.g. `'5/1m'`
+   * @default the policy as written, e.g. `'5/1m'` (`'5/1m;burst=0'`, `'5/1m:sliding-window'`: every
+   *   field that changes a decision is in it)
    */
   readonly name?: string | undefined;
 }
@@ -156,7 +157,13 @@ export class RateLimiter implements AsyncDisposable {
     }
     const name = options.name === undefined ? undefined : v.string('name', options.name);
     const probe = parsePolicy(spec, '', options.policy !== undefined ? 'policy' : 'options');
-    const defaultName = probe.algorithm === 'gcra' ? written : `${written}:${probe.algorithm}`;
+    // Every field that changes a decision is in the default name, so two unnamed limiters share
+    // state only when they decide alike.
+    let defaultName = probe.algorithm === 'gcra' ? written : `${written}:${probe.algorithm}`;
+    const bucket = probe.algorithm === 'gcra' || probe.algorithm === 'token-bucket';
+    if (bucket && probe.burst !== probe.limit - 1) defaultName += `;burst=${probe.burst}`;
+    if (probe.algorithm === 'sliding-window' && probe.segments !== 10)
+      defaultName += `;segments=${probe.segments}`;
     this.policy = Object.freeze({ ...probe, name: name ?? defaultName });
     const shared = sharedOptions(options);
     this.#clock = shared.clock;
@@ -334,6 +341,7 @@ export class RateLimiter implements AsyncDisposable {
         retryAfterMs: FAIL_CLOSED_RETRY_MS,
         policy,
         storeError: error,
+        unavailable: true,
       };
       return cost < 0 ? closed : this.#settle(key, closed);
     }

@@ -38,7 +38,8 @@ function httpDate(text: string): number | undefined {
   // asctime pads a one-digit day with a space; the collapse above turned "Nov  6" into "Nov 6".
   const normalized = t.replace(/^([A-Za-z]{3} [A-Za-z]{3}) (\d) /, '$1  $2 ');
   if (!HTTP_DATE.test(normalized)) return undefined;
-  const ms = Date.parse(t);
+  // asctime carries no zone and Date.parse would read it as local time; HTTP-dates are GMT.
+  const ms = Date.parse(t.endsWith(' GMT') ? t : `${t} GMT`);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

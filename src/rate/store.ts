@@ -24,6 +24,12 @@ export interface RateDecision {
   readonly shadowed?: boolean;
   /** Set when the store failed and `onStoreError` decided instead: the store's error. */
   readonly storeError?: unknown;
+  /**
+   * `true` when the store failed and `onStoreError: 'fail-closed'` denied the request: not the
+   * client's fault (HTTP adapters answer 503, not 429). A denial by a `fallback` store is an
+   * ordinary rate-limit denial and does not set it.
+   */
+  readonly unavailable?: boolean;
 }
 
 /**

@@ -358,3 +358,50 @@ describe('policy arithmetic', () => {
     assert.equal(new RateLimiter({ limit: 1, window: '366d', burst: 34 }).policy.capacity, 35);
   });
 });
+
+describe('limiters that share a store', () => {
+  it('unnamed limiters that decide differently get different names; same-named ones share state and are never reset by each other', () => {
+    const store = new MemoryStore();
+    const clock = fakeClock();
+    const a = new RateLimiter({ limit: 5, window: '1m', store, clock });
+    const b = new RateLimiter({ limit: 5, window: '1m', burst: 0, store, clock });
+    const c = new RateLimiter({
+      limit: 5,
+      window: '1m',
+      algorithm: 'sliding-window',
+      segments: 20,
+      store,
+      clock,
+    });
+    assert.deepEqual(
+      [a.policy.name, b.policy.name, c.policy.name],
+      ['5/1m', '5/1m;burst=0', '5/1m:sliding-window;segments=20'],
+    );
+    // Same name, different burst (a rolling deploy): alternating calls never hand out a fresh quota.
+    const x = new RateLimiter({ limit: 5, window: '1m', store, clock, name: 'login' });
+    const y = new RateLimiter({ limit: 5, window: '1m', burst: 0, store, clock, name: 'login' });
+    let allowed = 0;
+    for (let i = 0; i < 100; i++) if ((i % 2 === 0 ? x : y).tryConsume('alice').allowed) allowed++;
+    assert.ok(allowed <= 5, `${allowed} of 100 allowed`);
+  });
+});
+
+describe('a fractional clock', () => {
+  it('retrying after exactly retryAfterMs succeeds for any fractional start time', () => {
+    // Readings like 3194.06 and 3345.06: floor(x × 1000) made ~1 in 4000 retries 1 µs early.
+    let t = 0;
+    const clock = { now: () => t };
+    let early = 0;
+    for (let trial = 0; trial < 200_000; trial++) {
+      const limiter = new RateLimiter({ limit: 1, window: 1000, burst: 0, clock });
+      t = Math.floor(Math.random() * 10_000) + Math.floor(Math.random() * 100) / 100;
+      limiter.tryConsume('k');
+      t = t + Math.floor(Math.random() * 100_000) / 100;
+      const denied = limiter.tryConsume('k');
+      if (denied.allowed) continue;
+      t = t + denied.retryAfterMs;
+      if (!limiter.tryConsume('k').allowed) early++;
+    }
+    assert.equal(early, 0);
+  });
+});

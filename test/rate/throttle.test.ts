@@ -455,3 +455,26 @@ describe('Throttle.fetch against a loopback server', () => {
     }
   });
 });
+
+describe('rateLimitedPause: HTTP-dates are GMT whatever the local zone', () => {
+  it('reads an asctime Retry-After as GMT under TZ=America/New_York and Asia/Tokyo', () => {
+    const before = process.env['TZ'];
+    const now = Date.UTC(1994, 10, 6, 8, 49, 0);
+    try {
+      for (const tz of ['America/New_York', 'Asia/Tokyo', 'UTC']) {
+        process.env['TZ'] = tz;
+        for (const value of [
+          'Sun Nov  6 08:49:37 1994',
+          'Sunday, 06-Nov-94 08:49:37 GMT',
+          'Sun, 06 Nov 1994 08:49:37 GMT',
+        ]) {
+          const res = new Response(null, { status: 429, headers: { 'retry-after': value } });
+          assert.equal(rateLimitedPause(res, now), 37_000, `${tz}: ${value}`);
+        }
+      }
+    } finally {
+      if (before === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = before;
+    }
+  });
+});

@@ -298,7 +298,7 @@ export class Engine<Req> {
     this.#notify(req, decision);
     const retry = retryAfterSeconds(decision.retryAfterMs);
     headers.push(['retry-after', String(retry)]);
-    if (decision.storeError !== undefined) {
+    if (decision.unavailable === true) {
       return problem(
         503,
         headers,

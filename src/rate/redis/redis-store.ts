@@ -4,6 +4,7 @@ import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
 import type { RatePolicy } from '../policy.js';
+import { toMicros } from '../memory-store.js';
 import { decide, type RateDecision, type RateStore } from '../store.js';
 import { ioredisScripting, nodeRedisScripting, type RedisScripting } from './client.js';
 import { RATE_SCRIPTS, type RateScript } from './script.js';
@@ -246,7 +247,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
     }
     let args: string[];
     if (this.time === 'client') {
-      const us = Math.floor(nowMs * 1000);
+      const us = toMicros(nowMs);
       if (!(Math.abs(us) <= MAX_CLIENT_NOW_US)) {
         return Promise.reject(
           v.invalidInput('nowMs', `a clock reading within ±${MAX_CLIENT_NOW_US / 1000} ms`, nowMs),

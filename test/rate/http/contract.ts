@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { parseItem, parseList } from 'structured-headers';
 import type { RateLimitOptions } from '../../../src/rate/http/index.js';
 import { RateLimiter } from '../../../src/rate/index.js';
-import { collectErrors, failClosed, hit, hits, newTiers, shadow, tierOf } from './helpers.js';
+import { collectErrors, failClosed, hit, hits, newTiers, shadow, tierOf, withFallback } from './helpers.js';
 
 /** Starts the framework with the middleware; `twice` mounts a second copy on /login. */
 export type Start = (
@@ -147,6 +147,24 @@ export function contract(name: string, start: Start, pathOf: (req: never) => str
       assert.equal(res.headers.get('retry-after'), '1');
       assert.equal(JSON.parse(res.body).status, 503);
       assert.equal(errors.length, 1); // the limiter reported the store error once
+    });
+
+    it('a denial by the fallback store (the main one is down) is an ordinary 429, not a 503', async () => {
+      const { value, errors } = await collectErrors(async () => {
+        const app = await start({ limiter: withFallback() });
+        try {
+          const first = await hit(`${app.url}/login`, { method: 'POST' });
+          const second = await hit(`${app.url}/login`, { method: 'POST' });
+          return [first, second] as const;
+        } finally {
+          await app.close();
+        }
+      });
+      const [first, second] = value;
+      assert.equal(first.status, 200);
+      assert.equal(second.status, 429);
+      assert.match(JSON.parse(second.body).type, /quota-exceeded$/);
+      assert.equal(errors.length, 2); // each store failure is still reported
     });
 
     it('legacy headers: X-RateLimit-Limit / Remaining / Reset (Unix seconds)', async () => {

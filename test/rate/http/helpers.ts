@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RateLimiter, Tiers, type RateStore } from '../../../src/rate/index.js';
+import { MemoryStore, RateLimiter, Tiers, type RateStore } from '../../../src/rate/index.js';
 
 /** The four tiers of report 001. */
 export const newTiers = (): Tiers =>
@@ -28,6 +28,14 @@ export const brokenStore: RateStore = {
 
 export const failClosed = (): RateLimiter =>
   new RateLimiter({ policy: '5/1m', name: 'auth', store: brokenStore, onStoreError: 'fail-closed' });
+
+export const withFallback = (): RateLimiter =>
+  new RateLimiter({
+    policy: '1/1m',
+    name: 'auth',
+    store: brokenStore,
+    onStoreError: { fallback: new MemoryStore() },
+  });
 
 export const shadow = (): RateLimiter => new RateLimiter({ policy: '5/1m', name: 'auth', mode: 'shadow' });
 
