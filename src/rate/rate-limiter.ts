@@ -45,6 +45,13 @@ export interface RateLimitSharedOptions {
    * @default 'enforce'
    */
   readonly mode?: 'enforce' | 'shadow' | undefined;
+  /**
+   * The longest key accepted, in characters; a longer one is refused with `InvalidInputError`
+   * (hash it first if your keys are long). `maxKeys` bounds how many keys a store holds, this
+   * bounds each: 100 000 keys of a 16 KiB header would be 3 GiB. `Infinity` must be explicit.
+   * @default 256
+   */
+  readonly maxKeyLength?: number | undefined;
 }
 
 /** Options of {@link RateLimiter}: a policy (`policy`, or `limit` + `window`) and shared options. */
@@ -125,6 +132,7 @@ export class RateLimiter implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #onStoreError: OnStoreError;
   readonly #shadow: boolean;
+  readonly #maxKeyLength: number;
   #closed = false;
   #allowed = 0;
   #denied = 0;
@@ -169,6 +177,7 @@ export class RateLimiter implements AsyncDisposable {
     this.#clock = shared.clock;
     this.#onStoreError = shared.onStoreError;
     this.#shadow = shared.shadow;
+    this.#maxKeyLength = shared.maxKeyLength;
     this.#owned = options.store === undefined;
     this.store = options.store ?? new MemoryStore();
     this.#sync = isSync(this.store) ? this.store : undefined;
@@ -270,6 +279,13 @@ export class RateLimiter implements AsyncDisposable {
   #check(key: unknown, cost: unknown): Error | undefined {
     if (this.#closed) return new ClosedError(`RateLimiter ${this.policy.name} is closed`);
     if (typeof key !== 'string') return v.invalidInput('key', 'a string', key);
+    if (key.length > this.#maxKeyLength) {
+      return v.invalidInput(
+        'key',
+        `a string of at most ${this.#maxKeyLength} characters (maxKeyLength)`,
+        key,
+      );
+    }
     if (
       cost !== 1 &&
       (typeof cost !== 'number' || !Number.isInteger(cost) || cost < 0 || cost > this.policy.capacity)
@@ -389,7 +405,9 @@ export function sharedOptions(options: RateLimitSharedOptions): {
   clock: Clock;
   onStoreError: OnStoreError;
   shadow: boolean;
+  maxKeyLength: number;
 } {
+  const maxKeyLength = v.positiveInteger('maxKeyLength', options.maxKeyLength ?? 256, true);
   const clock = options.clock === undefined ? monotonicClock : v.clock('clock', options.clock);
   const store = options.store;
   if (store !== undefined && !isStore(store)) {
@@ -404,7 +422,7 @@ export function sharedOptions(options: RateLimitSharedOptions): {
     }
   }
   const mode = v.oneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow']);
-  return { clock, onStoreError, shadow: mode === 'shadow' };
+  return { clock, onStoreError, shadow: mode === 'shadow', maxKeyLength };
 }
 
 function isStore(value: unknown): value is RateStore {

@@ -405,3 +405,18 @@ describe('a fractional clock', () => {
     assert.equal(early, 0);
   });
 });
+
+describe('key length', () => {
+  it('refuses keys longer than maxKeyLength (default 256), so the key table is bounded in bytes too', async () => {
+    const limiter = new RateLimiter({ limit: 5, window: '1m' });
+    assert.equal(limiter.tryConsume('k'.repeat(256)).allowed, true);
+    assert.throws(() => limiter.tryConsume('k'.repeat(257)), {
+      code: 'SLUICE_INVALID_INPUT',
+      message: /^Expected `key` to be a string of at most 256 characters \(maxKeyLength\), got `"kkk/,
+    });
+    await assert.rejects(limiter.consume('x'.repeat(1_000_000)), InvalidInputError);
+    const long = new RateLimiter({ limit: 5, window: '1m', maxKeyLength: Infinity });
+    assert.equal(long.tryConsume('k'.repeat(10_000)).allowed, true);
+    assert.throws(() => new RateLimiter({ limit: 5, window: '1m', maxKeyLength: 0 }), RangeError);
+  });
+});

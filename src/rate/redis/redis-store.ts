@@ -12,7 +12,8 @@ import { RATE_SCRIPTS, type RateScript } from './script.js';
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
   /**
-   * Prepended to every key (`<prefix><limiter name>:<key>`). On a Redis Cluster each decision
+   * Prepended to every key (`<prefix><limiter name>:<key>`, `:` and `\` in the name escaped
+   * with `\`). On a Redis Cluster each decision
    * touches one key, so any key works; put a hash tag in the key (`user:{42}`) only if your own
    * scripts must touch several of them in one slot.
    * @default 'sluice:rate:'
@@ -108,6 +109,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
   readonly #client: RedisScripting;
   readonly #owned: boolean;
   readonly #plans = new WeakMap<RatePolicy, Plan>();
+  readonly #heads = new WeakMap<RatePolicy, string>();
   #closed = false;
   #inFlight = 0;
   #calls = 0;
@@ -267,9 +269,18 @@ export class RedisStore implements RateStore, AsyncDisposable {
     );
   }
 
-  /** The Redis key of `key` under `policy`: `<prefix><policy name>:<key>`. */
+  /**
+   * The Redis key of `key` under `policy`: `<prefix><policy name>:<key>`, with `\` and `:` in
+   * the name escaped (`api:admin` → `api\:admin`), so no name + key pair can spell another's
+   * (name `api` + key `admin:bob` ≠ name `api:admin` + key `bob`). Cached per policy.
+   */
   #key(policy: RatePolicy, key: string): string {
-    return `${this.prefix}${policy.name}:${key}`;
+    let head = this.#heads.get(policy);
+    if (head === undefined) {
+      head = `${this.prefix}${policy.name.replace(/[\\:]/g, '\\$&')}:`;
+      this.#heads.set(policy, head);
+    }
+    return head + key;
   }
 
   /**
