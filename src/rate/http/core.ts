@@ -272,12 +272,20 @@ export class Engine<Req> {
     if (alreadyCounted(mark, limiter)) return PASS_EMPTY;
     const parts = this.#partsOf(limiter, 'policy name');
     if (limiter.synchronous) {
-      // In-process store: decide without a promise (a throw is caught by `decide`: 500).
-      const decision = limiter.tryConsume(key, cost);
+      // In-process store: decide without a promise. If that throws (a broken clock), the
+      // promise path below decides instead, so `onStoreError` applies as it does there.
+      let decision: RateDecision | undefined;
       try {
-        return this.#outcome(req, parts, decision);
-      } catch (error) {
-        return this.#failed(req, error, 'headers');
+        decision = limiter.tryConsume(key, cost);
+      } catch {
+        decision = undefined;
+      }
+      if (decision !== undefined) {
+        try {
+          return this.#outcome(req, parts, decision);
+        } catch (error) {
+          return this.#failed(req, error, 'headers');
+        }
       }
     }
     return limiter.consume(key, cost === undefined ? undefined : { cost }).then(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { rateLimit, type RateLimitOptions } from '../../../src/rate/http/index.js';
 import { RateLimiter, Tiers } from '../../../src/rate/index.js';
@@ -160,6 +161,24 @@ describe('node:http: options and edge cases', () => {
       assert.deepEqual(statuses, [200, 429, 429]);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('rateLimit (node:http): a broken clock', () => {
+  it('falls back to the limiter’s onStoreError (fail-open by default) instead of answering 500', async () => {
+    const limiter = new RateLimiter({ policy: '5/1m', name: 'auth', clock: { now: () => NaN } });
+    const limit = rateLimit({ limiter });
+    const server = createServer((req, res) => limit(req, res, () => res.end('ok')));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'ok');
+      assert.equal(limiter.stats.storeErrors, 1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
