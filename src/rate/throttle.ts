@@ -490,7 +490,8 @@ export class Throttle implements AsyncDisposable {
     if (decision === undefined || decision.allowed) {
       if (this.#queued > 0) this.#startNext();
       this.#decide();
-    } else {
+    } else if (this.#queued > 0) {
+      // Only while someone waits: a referenced timer with an empty queue would hold the process.
       this.#arm(this.#now() + decision.retryAfterMs);
     }
   }

@@ -478,3 +478,33 @@ describe('rateLimitedPause: HTTP-dates are GMT whatever the local zone', () => {
     }
   });
 });
+
+describe('Throttle: an async store decision that outlives its last waiter', () => {
+  it('a denial that arrives after the last waiter aborted arms no timer', async () => {
+    const memory = new MemoryStore();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store: RateStore = {
+      consume: async (key, policy, cost, now) => {
+        await gate;
+        return memory.consume(key, policy, cost, now);
+      },
+      peek: (key, policy, now) => memory.peek(key, policy, now),
+      reset: (key, policy) => memory.reset(key, policy),
+    };
+    const throttle = new Throttle({ limit: 1, window: '1h', burst: 0, store });
+    // Spend the quota first, so the next decision is a denial.
+    release();
+    await throttle.run(() => 'first');
+    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timeouts();
+    const controller = new AbortController();
+    const waiting = throttle.run(() => 'second', { signal: controller.signal });
+    controller.abort(new Error('gone'));
+    await assert.rejects(waiting, /gone/);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(throttle.stats.queued, 0);
+    assert.equal(timeouts(), before, 'no timer holds the process for the hour of retryAfterMs');
+    await throttle.close();
+  });
+});
