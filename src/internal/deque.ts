@@ -68,6 +68,28 @@ export class Deque<A, B> {
     return undefined;
   }
 
+  /**
+   * The oldest live item, left in place (dead entries ahead of it are dropped); its aux and
+   * stamp land in `aux` / `stamp`.
+   */
+  peek(): A | undefined {
+    while (this.#length > 0) {
+      const i = this.#head;
+      const item = this.#items[i] as A;
+      if (!this.#isDead(item)) {
+        this.aux = this.#aux[i];
+        this.stamp = this.#stamps[i] as number;
+        return item;
+      }
+      this.#items[i] = undefined;
+      this.#aux[i] = undefined;
+      this.#head = (i + 1) & this.#mask;
+      this.#length--;
+      this.#dead--;
+    }
+    return undefined;
+  }
+
   /** Records that one queued item has just become dead; compacts when the dead dominate. */
   markDead(): void {
     this.#dead++;

@@ -1,5 +1,6 @@
 import { ClosedError, InvalidInputError, TimeoutError } from '../../errors.js';
 import { monotonicClock } from '../../internal/clock.js';
+import { Deque } from '../../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
@@ -117,9 +118,8 @@ export class RedisStore implements RateStore, AsyncDisposable {
   #errors = 0;
   #scriptLoads = 0;
   #idle: (() => void) | undefined;
-  /** Calls with a deadline, oldest first, from `#head` on (settled ones are skipped lazily). */
-  readonly #deadlines: Pending[] = [];
-  #head = 0;
+  /** Calls with a deadline (the stamp), oldest first; a settled call is a tombstone. */
+  readonly #deadlines = new Deque<Pending, undefined>(isSettled);
   #timer: Timer | undefined;
 
   /**
@@ -295,7 +295,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
     this.#calls++;
     this.#inFlight++;
     return new Promise<unknown>((resolve, reject) => {
-      const call: Pending = { settled: false, deadline: 0, reject, signal, onAbort: undefined };
+      const call: Pending = { settled: false, queued: false, reject, signal, onAbort: undefined };
       if (this.timeout !== Infinity) this.#track(call);
       if (signal !== undefined) {
         call.onAbort = linkSignal(signal, () => {
@@ -322,6 +322,10 @@ export class RedisStore implements RateStore, AsyncDisposable {
   #finish(call: Pending): boolean {
     if (call.settled) return false;
     call.settled = true;
+    if (call.queued) {
+      call.queued = false;
+      this.#deadlines.markDead(); // leaves the deadline queue in O(1)
+    }
     unlinkSignal(call.signal, call.onAbort);
     call.signal = call.onAbort = undefined;
     if (--this.#inFlight === 0 && this.#idle !== undefined) {
@@ -333,8 +337,8 @@ export class RedisStore implements RateStore, AsyncDisposable {
   }
 
   #track(call: Pending): void {
-    call.deadline = monotonicClock.now() + this.timeout;
-    this.#deadlines.push(call);
+    call.queued = true;
+    this.#deadlines.push(call, undefined, monotonicClock.now() + this.timeout);
     if (this.#timer === undefined) this.#timer = new Timer(this.#expire, this.timeout);
   }
 
@@ -343,25 +347,17 @@ export class RedisStore implements RateStore, AsyncDisposable {
     this.#timer = undefined;
     const queue = this.#deadlines;
     const now = monotonicClock.now();
-    let head = this.#head;
-    for (; head < queue.length; head++) {
-      const call = queue[head] as Pending;
-      if (call.settled) continue;
-      if (call.deadline > now) break;
+    for (let call = queue.peek(); call !== undefined; call = queue.peek()) {
+      if (queue.stamp > now) {
+        this.#timer = new Timer(this.#expire, queue.stamp - now);
+        return;
+      }
+      queue.shift();
+      call.queued = false;
       this.#finish(call);
       this.#timeouts++;
       call.reject(new TimeoutError(`RedisStore: no reply from Redis within ${this.timeout} ms`));
     }
-    if (head === queue.length) {
-      queue.length = 0;
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue.splice(0, head); // amortized O(1): at least as many calls popped as are moved
-      head = 0;
-    }
-    this.#head = head;
-    const next = queue[head];
-    if (next !== undefined) this.#timer = new Timer(this.#expire, next.deadline - now);
   };
 
   #send(script: RateScript, key: string, args: string[]): Promise<unknown> {
@@ -383,11 +379,14 @@ export class RedisStore implements RateStore, AsyncDisposable {
 /** A call in flight. */
 interface Pending {
   settled: boolean;
-  deadline: number;
+  /** In the deadline queue (a timeout is set and it has not been taken out). */
+  queued: boolean;
   readonly reject: (error: Error) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
+
+const isSettled = (call: Pending): boolean => call.settled;
 
 function rejectAll(): Promise<unknown> {
   return Promise.reject(new ClosedError('RedisStore is not connected'));
