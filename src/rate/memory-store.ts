@@ -91,12 +91,22 @@ export class MemoryStore implements SyncRateStore {
     return apply(entry, policy, now, 1, false);
   }
 
+  /** {@link MemoryStore.consumeSync} as a promise; a bad clock reading rejects, never throws. */
   consume(key: string, policy: RatePolicy, cost: number, nowMs: number): Promise<RateDecision> {
-    return Promise.resolve(this.consumeSync(key, policy, cost, nowMs));
+    try {
+      return Promise.resolve(this.consumeSync(key, policy, cost, nowMs));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
+  /** {@link MemoryStore.peekSync} as a promise; a bad clock reading rejects, never throws. */
   peek(key: string, policy: RatePolicy, nowMs: number): Promise<RateDecision> {
-    return Promise.resolve(this.peekSync(key, policy, nowMs));
+    try {
+      return Promise.resolve(this.peekSync(key, policy, nowMs));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   reset(key: string, policy: RatePolicy): Promise<void> {

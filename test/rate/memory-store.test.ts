@@ -92,6 +92,13 @@ describe('MemoryStore', () => {
     assert.equal(store.stats.size, 2);
   });
 
+  it('consume and peek reject (never throw) on a clock reading that is not finite', async () => {
+    const store = new MemoryStore();
+    const policy = new RateLimiter({ limit: 1, window: 1000 }).policy;
+    await assert.rejects(store.consume('k', policy, 1, NaN), { code: 'SLUICE_INVALID_INPUT' });
+    await assert.rejects(store.peek('k', policy, Infinity), { code: 'SLUICE_INVALID_INPUT' });
+  });
+
   it('validates maxKeys', () => {
     assert.throws(() => new MemoryStore({ maxKeys: 0 }), {
       name: 'RangeError',
