@@ -1,0 +1,766 @@
+import { ClosedError, InvalidInputError, QueueFullError } from '../errors.js';
+import { coarseClock } from '../cache/coarse-clock.js';
+import { channels } from '../internal/channels.js';
+import type { Clock } from '../internal/clock.js';
+import { AsyncResource } from 'node:async_hooks';
+import { reportError, watchResult } from '../internal/report.js';
+import { linkSignal, unlinkSignal } from '../internal/signal.js';
+import * as v from '../internal/validate.js';
+import { DedupTable, defaultDedupKey } from './dedup.js';
+import {
+  EventRecord,
+  Tracker,
+  type AnyBusEvent,
+  type BusEvent,
+  type EventMap,
+  type EventName,
+} from './event.js';
+import { History } from './history.js';
+import {
+  Core,
+  FanOut,
+  HandlerSink,
+  type PendingEmit,
+  IteratorSink,
+  Offer,
+  OnceSink,
+  type Overflow,
+  type Sink,
+  type Subscription,
+} from './sink.js';
+
+const channel = channels('events', ['error']);
+const RESOLVED: Promise<void> = Promise.resolve();
+const OVERFLOWS: readonly Overflow[] = ['wait', 'drop-oldest', 'drop-newest', 'error'];
+
+/** Where a failed handler is reported: see {@link EventBusOptions.onError}. */
+export interface HandlerErrorInfo {
+  /** The event whose handler failed. */
+  readonly event: BusEvent<EventMap>;
+  /** The subscription whose handler failed. */
+  readonly subscription: Subscription;
+}
+
+/** Options of {@link EventBus}. */
+export interface EventBusOptions<Events extends EventMap> {
+  /**
+   * Handler calls running at once across the whole bus; further handlers wait for a slot (each
+   * subscriber keeps its order). `Infinity` must be spelled.
+   * @default 100
+   */
+  readonly maxConcurrentHandlers?: number | undefined;
+  /**
+   * Events each subscriber may hold before its overflow policy applies (per subscriber,
+   * overridable in `on` / `subscribe`). `Infinity` must be spelled.
+   * @default 1024
+   */
+  readonly buffer?: number | undefined;
+  /**
+   * What a full subscriber does with one more event: `'wait'` makes `emit` wait for room
+   * (backpressure); `'drop-oldest'` drops its oldest buffered event; `'drop-newest'` drops the
+   * new one; `'error'` drops the new one and `emit` rejects with `QueueFullError` (subscribers
+   * with room still get it). Drops are counted in `stats.dropped`.
+   * @default 'wait'
+   */
+  readonly overflow?: Overflow | undefined;
+  /**
+   * Emits that may wait at once (for room under `overflow: 'wait'`). One more rejects with
+   * `QueueFullError` before reaching any subscriber: the bound on callers that do not await
+   * `emit`. `Infinity` must be spelled.
+   * @default 10_000
+   */
+  readonly maxPendingEmits?: number | undefined;
+  /**
+   * Identical events (same {@link EventBusOptions.dedupKey}) within this many ms of the first are
+   * delivered once; later ones resolve at once and count in `stats.deduplicated`. `0`: off.
+   * @default 0
+   */
+  readonly dedupWindowMs?: number | string | undefined;
+  /**
+   * The identity of an event for dedup. Costs one call per emit while dedup is on.
+   * @default the type plus a canonical form of the payload (object keys sorted), hashed with
+   *   SHA-256 when longer than 128 characters
+   */
+  readonly dedupKey?: ((type: EventName<Events>, payload: Events[EventName<Events>]) => string) | undefined;
+  /**
+   * Keys the dedup table holds; at the bound the oldest goes first, even inside its window.
+   * @default 100_000
+   */
+  readonly dedupMaxKeys?: number | undefined;
+  /**
+   * Events kept for {@link EventBus.history} and `replay` (a ring: the oldest goes first). `0`:
+   * none.
+   * @default 1000
+   */
+  readonly history?: number | undefined;
+  /**
+   * Time source (ms) for dedup windows, event times and lag.
+   * @default a monotonic clock read at most once per ms of event-loop time
+   */
+  readonly clock?: Clock | undefined;
+  /**
+   * Told about every handler that throws or rejects (the bus also counts it and publishes it on
+   * `sluice:events:error`). Whatever this does, other subscribers go on; a throw from it is
+   * reported on the channel only.
+   */
+  readonly onError?: ((error: unknown, info: HandlerErrorInfo) => void) | undefined;
+  /** Name used in messages and stats. @default 'EventBus' */
+  readonly name?: string | undefined;
+}
+
+/** Options of {@link EventBus.on} and {@link EventBus.onAny}. */
+export interface OnOptions {
+  /** Unsubscribes when aborted. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Handler calls of this subscriber running at once; events start in emit order. With `1`
+   * they also finish in emit order.
+   * @default 1
+   */
+  readonly concurrency?: number | undefined;
+  /** This subscriber's buffer. @default the bus's `buffer` */
+  readonly buffer?: number | undefined;
+  /** This subscriber's overflow policy. @default the bus's `overflow` */
+  readonly overflow?: Overflow | undefined;
+  /**
+   * Delivers up to this many of the latest matching events from the history first, then live
+   * events, with no gap and no duplicate at the switch. At most `buffer`.
+   * @default 0
+   */
+  readonly replay?: number | undefined;
+}
+
+/** Options of {@link EventBus.subscribe} and {@link EventBus.subscribeAny}. */
+export interface SubscribeOptions {
+  /** Ends the iteration when aborted: the pending (or next) `next()` rejects with the reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** Events buffered until the consumer pulls them. @default the bus's `buffer` */
+  readonly buffer?: number | undefined;
+  /** This subscriber's overflow policy. @default the bus's `overflow` */
+  readonly overflow?: Overflow | undefined;
+  /** As {@link OnOptions.replay}. @default 0 */
+  readonly replay?: number | undefined;
+}
+
+/** Options of one emit. */
+export interface EmitOptions {
+  /**
+   * Stops waiting for room: the emit rejects with `signal.reason`; subscribers that already took
+   * the event keep it, the others never get it.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link EventBus.close}. */
+export interface CloseOptions {
+  /**
+   * Stops waiting: `close` rejects with `signal.reason`, waiting emits reject with
+   * `ClosedError`, buffered events are dropped (counted); running handlers finish on their own.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Counters and gauges of a bus: {@link EventBus.stats}. */
+export interface EventBusStats {
+  /** Events accepted by `emit` (after dedup). */
+  readonly emitted: number;
+  /** Deliveries to subscribers (one event to three subscribers counts three). */
+  readonly delivered: number;
+  /** Emits suppressed as duplicates. */
+  readonly deduplicated: number;
+  /** Deliveries lost to overflow policies or unsubscribes. */
+  readonly dropped: number;
+  /** Events waiting in subscriber buffers now. */
+  readonly buffered: number;
+  /** Emits waiting for room now. */
+  readonly waiting: number;
+  /** Handler calls running now. */
+  readonly running: number;
+  /** Handler calls that threw or rejected. */
+  readonly failures: number;
+  /** Longest time, in ms, between an emit and the start of a handler for it. */
+  readonly maxLagMs: number;
+  /** Live subscriptions. */
+  readonly subscribers: number;
+  /** Entries in the dedup table. */
+  readonly dedupKeys: number;
+}
+
+/** A list of the subscribers of one event type, in subscription order. */
+class SinkList {
+  head: Sink | undefined = undefined;
+  tail: Sink | undefined = undefined;
+  size = 0;
+}
+
+/**
+ * A typed in-process event bus that a service can leave running: every subscriber has its own
+ * bounded buffer and its own order, handlers run under one bus-wide concurrency bound, and
+ * nothing it holds grows without a bound.
+ *
+ * - **Order**: a subscriber receives events in emit order; with `concurrency: 1` (the default)
+ *   its handler runs them one at a time in that order.
+ * - **Bound**: each subscriber buffers at most `buffer` events; past it the overflow policy
+ *   applies (`'wait'` by default: `emit` waits — backpressure). History and dedup tables are
+ *   rings and bounded maps.
+ * - **Isolation**: a slow subscriber never delays a fast one beyond its own buffer. A handler
+ *   that throws or rejects is counted, reported to `onError` and `sluice:events:error`, and
+ *   never becomes an unhandled rejection.
+ * - **Async start**: handlers never run inside `emit`; each runs in the async context of the
+ *   `emit` that produced its event.
+ * - **Shutdown**: `close()` refuses new emits, then resolves once every handler has run the
+ *   events already accepted.
+ *
+ * @example
+ * ```ts
+ * import { EventBus } from 'sluice/events';
+ * const bus = new EventBus<{ 'job.done': { id: string } }>({ dedupWindowMs: 1000 });
+ * using sub = bus.on('job.done', async ({ id }) => { await index(id); });
+ * await bus.emit('job.done', { id: '42' });
+ * await bus.close();
+ * ```
+ */
+export class EventBus<Events extends EventMap = Record<string, unknown>> implements AsyncDisposable {
+  readonly #name: string;
+  readonly #core: Core;
+  readonly #fan: FanOut;
+  readonly #capacity: number;
+  readonly #overflow: Overflow;
+  readonly #maxPendingEmits: number;
+  readonly #lists = new Map<string, SinkList>();
+  readonly #any = new SinkList();
+  readonly #history: History;
+  readonly #dedup: DedupTable | undefined;
+  readonly #dedupWindowMs: number;
+  readonly #dedupKey: ((type: string, payload: unknown) => string) | undefined;
+  readonly #onError: ((error: unknown, info: HandlerErrorInfo) => void) | undefined;
+  #seq = 0;
+  #emitted = 0;
+  #deduplicated = 0;
+  #subscribers = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+
+  constructor(options?: EventBusOptions<Events>) {
+    v.options('options', options);
+    const o = options ?? {};
+    const maxRunning = v.positiveInteger('maxConcurrentHandlers', o.maxConcurrentHandlers ?? 100, true);
+    this.#capacity = v.positiveInteger('buffer', o.buffer ?? 1024, true);
+    this.#overflow = v.oneOf('overflow', o.overflow ?? 'wait', OVERFLOWS);
+    this.#maxPendingEmits = v.positiveInteger('maxPendingEmits', o.maxPendingEmits ?? 10_000, true);
+    this.#dedupWindowMs = v.duration('dedupWindowMs', o.dedupWindowMs ?? 0, true);
+    v.optionalFunction('dedupKey', o.dedupKey);
+    this.#dedupKey = o.dedupKey as ((type: string, payload: unknown) => string) | undefined;
+    const dedupMaxKeys = v.positiveInteger('dedupMaxKeys', o.dedupMaxKeys ?? 100_000, true);
+    this.#history = new History(v.nonNegativeInteger('history', o.history ?? 1000));
+    const clock = o.clock === undefined ? coarseClock : v.clock('clock', o.clock);
+    v.optionalFunction('onError', o.onError);
+    this.#onError = o.onError;
+    this.#name = o.name === undefined ? 'EventBus' : v.string('name', o.name);
+    this.#dedup = this.#dedupWindowMs > 0 ? new DedupTable(this.#dedupWindowMs, dedupMaxKeys) : undefined;
+    this.#core = new Core(
+      maxRunning,
+      clock,
+      (error, record, sink) => this.#report(error, record, sink),
+      channel.error,
+    );
+    this.#fan = new FanOut(this.#core);
+  }
+
+  /** The bus's name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Counters and gauges, read synchronously. */
+  get stats(): EventBusStats {
+    const core = this.#core;
+    return {
+      emitted: this.#emitted,
+      delivered: core.delivered,
+      deduplicated: this.#deduplicated,
+      dropped: core.dropped,
+      buffered: core.buffered,
+      waiting: core.pendingEmits,
+      running: core.running,
+      failures: core.failures,
+      maxLagMs: core.maxLagMs,
+      subscribers: this.#subscribers,
+      dedupKeys: this.#dedup?.size ?? 0,
+    };
+  }
+
+  /**
+   * Calls `handler(payload, event)` for each `type` event, in emit order, starting
+   * asynchronously. Returns the subscription (a `Disposable`: `using sub = bus.on(...)`).
+   *
+   * @example
+   * ```ts
+   * const ac = new AbortController();
+   * bus.on('job.done', ({ id }) => log(id), { signal: ac.signal, concurrency: 4 });
+   * ```
+   */
+  on<K extends EventName<Events>>(
+    type: K,
+    handler: (payload: Events[K], event: BusEvent<Events, K>) => unknown,
+    options?: OnOptions,
+  ): Subscription {
+    v.string('type', type);
+    return this.#addHandler(
+      type,
+      handler as unknown as (payload: unknown, event: EventRecord) => unknown,
+      options,
+      false,
+    );
+  }
+
+  /**
+   * Calls `handler(event)` for every event of every type, in emit order.
+   *
+   * @example
+   * ```ts
+   * bus.onAny((event) => audit(event.type, event.payload));
+   * ```
+   */
+  onAny(handler: (event: AnyBusEvent<Events>) => unknown, options?: OnOptions): Subscription {
+    return this.#addHandler(
+      undefined,
+      handler as (payload: unknown, event: EventRecord) => unknown,
+      options,
+      true,
+    );
+  }
+
+  /**
+   * Resolves with the payload of the next `type` event. Rejects with `signal.reason` when
+   * aborted first, with `ClosedError` when the bus closes first.
+   *
+   * @example
+   * ```ts
+   * const { id } = await bus.once('job.done', { signal: AbortSignal.timeout(5000) });
+   * ```
+   */
+  once<K extends EventName<Events>>(
+    type: K,
+    options?: { readonly signal?: AbortSignal | undefined },
+  ): Promise<Events[K]> {
+    const invalid = v.invalidCallOptions(options ?? {}) ?? v.checkInput(() => v.string('type', type));
+    if (invalid !== undefined) return Promise.reject(invalid);
+    const signal = options?.signal;
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    if (this.#closed) return Promise.reject(new ClosedError(`${this.#name} is closed`));
+    return new Promise<Events[K]>((resolve, reject) => {
+      const sink = new OnceSink(
+        this.#core,
+        type,
+        signal,
+        (s) => this.#unlink(s),
+        resolve as (payload: unknown) => void,
+        reject,
+      );
+      this.#link(sink);
+    });
+  }
+
+  /**
+   * An async iterator over `type` events with its own bounded buffer; `for await` pulls them in
+   * emit order. Breaking out of the loop (or disposing it) unsubscribes.
+   *
+   * @example
+   * ```ts
+   * for await (const { id } of bus.subscribe('job.done', { signal })) await index(id);
+   * ```
+   */
+  subscribe<K extends EventName<Events>>(
+    type: K,
+    options?: SubscribeOptions,
+  ): AsyncIterableIterator<Events[K]> & Subscription {
+    v.string('type', type);
+    return this.#addIterator(type, options, false) as unknown as AsyncIterableIterator<Events[K]> &
+      Subscription;
+  }
+
+  /**
+   * An async iterator over every event, as {@link EventBus.subscribe}.
+   *
+   * @example
+   * ```ts
+   * for await (const event of bus.subscribeAny()) console.log(event.type);
+   * ```
+   */
+  subscribeAny(options?: SubscribeOptions): AsyncIterableIterator<AnyBusEvent<Events>> & Subscription {
+    return this.#addIterator(undefined, options, true) as unknown as AsyncIterableIterator<
+      AnyBusEvent<Events>
+    > &
+      Subscription;
+  }
+
+  /**
+   * Publishes one event. Resolves once every subscriber has taken it into its buffer (at once
+   * unless one is full under `overflow: 'wait'`); handlers run later. Rejects with
+   * `ClosedError` after `close()`, `QueueFullError` under `overflow: 'error'` or past
+   * `maxPendingEmits`.
+   *
+   * @example
+   * ```ts
+   * await bus.emit('job.done', { id: '42' });
+   * ```
+   */
+  emit<K extends EventName<Events>>(type: K, payload: Events[K], options?: EmitOptions): Promise<void> {
+    const signal = options === undefined ? undefined : options.signal;
+    const refused = this.#refuse(type, options, signal);
+    if (refused !== undefined) return refused;
+    return this.#publish(type, payload, signal, undefined);
+  }
+
+  /**
+   * Publishes several events of one type in order; resolves when every subscriber has taken all
+   * of them. The array is read once, before this returns.
+   *
+   * @example
+   * ```ts
+   * await bus.emitBatch('job.done', [{ id: '1' }, { id: '2' }]);
+   * ```
+   */
+  emitBatch<K extends EventName<Events>>(
+    type: K,
+    payloads: readonly Events[K][],
+    options?: EmitOptions,
+  ): Promise<void> {
+    const signal = options === undefined ? undefined : options.signal;
+    const refused = this.#refuse(type, options, signal);
+    if (refused !== undefined) return refused;
+    if (!Array.isArray(payloads)) return Promise.reject(v.invalidInput('payloads', 'an array', payloads));
+    const copy = Array.from(payloads);
+    // One call, one async context for all of its events.
+    const context = new AsyncResource('sluice.events');
+    let waits: Promise<void>[] | undefined;
+    for (const payload of copy) {
+      const p = this.#publish(type, payload, signal, undefined, context);
+      if (p !== RESOLVED) (waits ??= []).push(p);
+    }
+    return waits === undefined ? RESOLVED : Promise.all(waits).then(() => undefined);
+  }
+
+  /**
+   * Publishes one event and resolves when every handler subscribed to it has finished with it;
+   * rejects with an `AggregateError` of every handler failure (and of deliveries lost to an
+   * overflow policy), not just the first.
+   *
+   * @example
+   * ```ts
+   * try { await bus.emitAndWait('job.done', { id }); }
+   * catch (err) { if (err instanceof AggregateError) for (const e of err.errors) log(e); }
+   * ```
+   */
+  emitAndWait<K extends EventName<Events>>(
+    type: K,
+    payload: Events[K],
+    options?: EmitOptions,
+  ): Promise<void> {
+    const signal = options === undefined ? undefined : options.signal;
+    const refused = this.#refuse(type, options, signal);
+    if (refused !== undefined) return refused;
+    return new Promise<void>((resolve, reject) => {
+      const tracker = new Tracker(`'${type}'`, resolve, reject);
+      const accepted = this.#publish(type, payload, signal, tracker);
+      if (accepted === RESOLVED) tracker.arm();
+      else accepted.then(() => tracker.arm(), reject);
+    });
+  }
+
+  /**
+   * The latest events, oldest first (at most `history` of them), all or only those of `type`. A
+   * new array each call.
+   *
+   * @example
+   * ```ts
+   * const recent = bus.history('job.done').map((e) => e.payload.id);
+   * ```
+   */
+  history<K extends EventName<Events>>(type?: K): BusEvent<Events, K>[] {
+    return this.#history.list(type, Infinity) as unknown as BusEvent<Events, K>[];
+  }
+
+  /**
+   * Stops intake (new emits reject with `ClosedError`), lets waiting emits and buffered events
+   * run through their handlers, ends iterators once they are read, and resolves when no handler
+   * runs. With `signal`, see {@link CloseOptions.signal}.
+   *
+   * @example
+   * ```ts
+   * await bus.close({ signal: AbortSignal.timeout(10_000) });
+   * ```
+   */
+  close(options?: CloseOptions): Promise<void> {
+    const invalid = v.invalidCallOptions(options ?? {});
+    if (invalid !== undefined) return Promise.reject(invalid);
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#closing = new Promise<void>((resolve) => {
+        this.#core.onIdle = () => {
+          this.#core.onIdle = undefined;
+          resolve();
+        };
+        this.#core.checkIdle();
+      });
+      this.#each((sink) => {
+        if (sink instanceof IteratorSink) sink.finish();
+        else if (sink instanceof OnceSink) sink.unsubscribe();
+      });
+    }
+    const closing = this.#closing!;
+    const signal = options?.signal;
+    if (signal === undefined) return closing;
+    if (signal.aborted) {
+      this.#abandon();
+      return Promise.reject(signal.reason as Error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = linkSignal(signal, () => {
+        this.#abandon();
+        reject(signal.reason as Error);
+      });
+      void closing.then(() => {
+        unlinkSignal(signal, onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** `close()`, for `await using bus = new EventBus()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Returns a rejected promise when an emit must not proceed. */
+  #refuse(
+    type: unknown,
+    options: EmitOptions | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<never> | undefined {
+    if (this.#closed) return Promise.reject(new ClosedError(`${this.#name} is closed`));
+    if (typeof type !== 'string') return Promise.reject(v.invalidInput('type', 'a string', type));
+    if (options !== undefined) {
+      const invalid = v.invalidCallOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+      if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    }
+    return undefined;
+  }
+
+  #publish(
+    type: string,
+    payload: unknown,
+    signal: AbortSignal | undefined,
+    tracker: Tracker | undefined,
+    context?: AsyncResource,
+  ): Promise<void> {
+    const core = this.#core;
+    const now = core.clock.now();
+    if (this.#dedup !== undefined) {
+      let key: string;
+      try {
+        key = this.#dedupKey === undefined ? defaultDedupKey(type, payload) : this.#dedupKey(type, payload);
+        if (typeof key !== 'string') throw v.invalidInput('dedupKey()', 'to return a string', key);
+      } catch (error) {
+        return Promise.reject(
+          error instanceof InvalidInputError
+            ? error
+            : new InvalidInputError(`dedup key of '${type}' failed`, { cause: error }),
+        );
+      }
+      if (this.#dedup.seen(key, now)) {
+        this.#deduplicated++;
+        return RESOLVED;
+      }
+    }
+    const typed = this.#lists.get(type);
+    if (core.pendingEmits >= this.#maxPendingEmits && (this.#blocks(typed) || this.#blocks(this.#any))) {
+      return Promise.reject(
+        new QueueFullError(
+          `${this.#name}: ${core.pendingEmits} emits are waiting (maxPendingEmits: ${this.#maxPendingEmits})`,
+        ),
+      );
+    }
+    const record = new EventRecord(type, payload, ++this.#seq, now, undefined, tracker);
+    this.#emitted++;
+    this.#history.push(record);
+    if ((typed === undefined || typed.size === 0) && this.#any.size === 0) return RESOLVED;
+    const fan = this.#fan;
+    fan.record = record;
+    fan.context = context ?? new AsyncResource('sluice.events');
+    fan.signal = signal;
+    fan.pending = undefined;
+    let refused = 0;
+    for (let s = typed?.head; s !== undefined; s = s.after) {
+      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+    }
+    for (let s = this.#any.head; s !== undefined; s = s.after) {
+      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+    }
+    const pending = fan.pending as PendingEmit | undefined;
+    fan.pending = undefined;
+    fan.context = undefined;
+    fan.signal = undefined;
+    if (refused > 0) {
+      const error = new QueueFullError(
+        `${this.#name}: ${refused} subscriber(s) of '${type}' refused the event (overflow: 'error')`,
+      );
+      if (pending === undefined) return Promise.reject(error);
+      return pending.promise.then(() => Promise.reject(error));
+    }
+    return pending === undefined ? RESOLVED : pending.promise;
+  }
+
+  #blocks(list: SinkList | undefined): boolean {
+    for (let s = list?.head; s !== undefined; s = s.after) if (!s.disposed && s.wouldBlock()) return true;
+    return false;
+  }
+
+  #addHandler(
+    type: string | undefined,
+    handler: (payload: unknown, event: EventRecord) => unknown,
+    options: OnOptions | undefined,
+    any: boolean,
+  ): Subscription {
+    v.isFunction('handler', handler);
+    v.options('options', options);
+    const o = options ?? {};
+    v.abortSignal('signal', o.signal);
+    const concurrency = v.positiveInteger('concurrency', o.concurrency ?? 1, true);
+    const [capacity, overflow, replay] = this.#sinkOptions(o);
+    const sink = new HandlerSink(
+      this.#core,
+      type,
+      capacity,
+      overflow,
+      o.signal,
+      (s) => this.#unlink(s),
+      concurrency,
+      handler,
+      any,
+    );
+    return this.#attach(sink, replay);
+  }
+
+  #addIterator(type: string | undefined, options: SubscribeOptions | undefined, any: boolean): IteratorSink {
+    v.options('options', options);
+    const o = options ?? {};
+    v.abortSignal('signal', o.signal);
+    const [capacity, overflow, replay] = this.#sinkOptions(o);
+    const sink = new IteratorSink(
+      this.#core,
+      type,
+      capacity,
+      overflow,
+      o.signal,
+      (s) => this.#unlink(s),
+      any,
+    );
+    this.#attach(sink, replay);
+    if (this.#closed) sink.finish();
+    return sink;
+  }
+
+  #sinkOptions(o: {
+    buffer?: number | undefined;
+    overflow?: Overflow | undefined;
+    replay?: number | undefined;
+  }): [number, Overflow, number] {
+    const capacity = o.buffer === undefined ? this.#capacity : v.positiveInteger('buffer', o.buffer, true);
+    const overflow = o.overflow === undefined ? this.#overflow : v.oneOf('overflow', o.overflow, OVERFLOWS);
+    const replay = v.nonNegativeInteger('replay', o.replay ?? 0);
+    if (replay > capacity) {
+      throw new RangeError(v.expectation('replay', `at most the subscriber's buffer (${capacity})`, replay));
+    }
+    return [capacity, overflow, replay];
+  }
+
+  #attach(sink: Sink, replay: number): Sink {
+    if (sink.signal?.aborted === true) {
+      sink.unsubscribe();
+      return sink;
+    }
+    if (replay > 0) {
+      const context = new AsyncResource('sluice.events');
+      for (const record of this.#history.list(sink.type, replay)) sink.push(record, context);
+    }
+    this.#link(sink);
+    return sink;
+  }
+
+  #link(sink: Sink): void {
+    let list: SinkList;
+    if (sink.type === undefined) list = this.#any;
+    else {
+      let typed = this.#lists.get(sink.type);
+      if (typed === undefined) this.#lists.set(sink.type, (typed = new SinkList()));
+      list = typed;
+    }
+    sink.before = list.tail;
+    if (list.tail === undefined) list.head = sink;
+    else list.tail.after = sink;
+    list.tail = sink;
+    list.size++;
+    this.#subscribers++;
+    sink.listen();
+  }
+
+  /** Unlinks in O(1); `sink.next` is kept so an emit walking the list can step past it. */
+  #unlink(sink: Sink): void {
+    const list = sink.type === undefined ? this.#any : this.#lists.get(sink.type);
+    if (list === undefined) return;
+    const { before: prev, after: next } = sink;
+    if (prev === undefined) {
+      if (list.head !== sink) return; // never linked (aborted before attach)
+      list.head = next;
+    } else prev.after = next;
+    if (next === undefined) list.tail = prev;
+    else next.before = prev;
+    sink.before = undefined;
+    list.size--;
+    this.#subscribers--;
+    if (list.size === 0 && list !== this.#any) this.#lists.delete(sink.type!);
+  }
+
+  #each(fn: (sink: Sink) => void): void {
+    for (const list of [...this.#lists.values(), this.#any]) {
+      for (let s = list.head; s !== undefined; s = s.after) fn(s);
+    }
+  }
+
+  /** `close({ signal })` gave up: refuse what waits, drop what is buffered. */
+  #abandon(): void {
+    this.#each((sink) => {
+      const blocked = sink.blocked;
+      if (blocked !== undefined) {
+        for (let p = blocked.peek(); p !== undefined; p = blocked.peek()) {
+          p.withdraw(new ClosedError(`${this.#name} closed before the event was taken`));
+        }
+      }
+      if (sink instanceof HandlerSink) sink.unsubscribe();
+    });
+  }
+
+  #report(error: unknown, record: EventRecord, sink: Sink): void {
+    reportError(channel.error, error, this, `handler of '${record.type}'`);
+    const onError = this.#onError;
+    if (onError === undefined) return;
+    try {
+      watchResult(
+        onError(error, { event: record as unknown as BusEvent<EventMap>, subscription: sink }),
+        channel.error,
+        this,
+        'onError',
+      );
+    } catch (thrown) {
+      reportError(channel.error, thrown, this, 'onError');
+    }
+  }
+}

@@ -1,0 +1,13 @@
+export { EventBus } from './bus.js';
+export type {
+  CloseOptions,
+  EmitOptions,
+  EventBusOptions,
+  EventBusStats,
+  HandlerErrorInfo,
+  OnOptions,
+  SubscribeOptions,
+} from './bus.js';
+export type { AnyBusEvent, BusEvent, EventMap, EventName } from './event.js';
+export type { Overflow, SubscriberStats, Subscription } from './sink.js';
+export type { EventTransport, GroupEntry, TransportEntry, TransportReadOptions } from './transport.js';
