@@ -5,7 +5,7 @@ import { SIZE_ENV } from '../../scenarios/harness/size.js';
 it('002 least-loaded-routing: Router makes no stale pick; the report’s push-only heap does', async () => {
   // The scenario reads its size at module load.
   process.env[SIZE_ENV] = 'quick';
-  const { default: scenarios } = (await import('../../scenarios/002-route.js'));
+  const { default: scenarios } = await import('../../scenarios/002-route.js');
   const scenario = scenarios.find((s) => s.name === 'least-loaded-routing');
   assert.ok(scenario !== undefined);
   const result = await scenario.run({ progress: () => undefined, signal: new AbortController().signal });
