@@ -14,7 +14,9 @@ export type SluiceErrorCode =
   | 'SLUICE_INVALID_INPUT'
   | 'SLUICE_BATCH_RESULT'
   | 'SLUICE_RATE_LIMITED'
-  | 'SLUICE_RESTART_INTENSITY';
+  | 'SLUICE_RESTART_INTENSITY'
+  | 'SLUICE_NO_TARGET'
+  | 'SLUICE_TARGET_LOAD';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -140,4 +142,20 @@ export class RateLimitedError extends SluiceError {
  */
 export class RestartIntensityError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_RESTART_INTENSITY';
+}
+
+/**
+ * A router had no target to route to: `pick()` on an empty router, or `acquire()` when there is
+ * no target and no room to wait (`maxWaiting`). Code `SLUICE_NO_TARGET`.
+ */
+export class NoTargetError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_NO_TARGET';
+}
+
+/**
+ * A router's `load(target)` callback threw; `cause` is what it threw. The router is unchanged:
+ * the target keeps its previous load (or, from `add`, is not added). Code `SLUICE_TARGET_LOAD`.
+ */
+export class TargetLoadError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_TARGET_LOAD';
 }

@@ -8,3 +8,4 @@ export * from './rate/redis/index.js';
 export * from './rate/http/index.js';
 export * from './tasks/index.js';
 export * from './events/index.js';
+export * from './route/index.js';

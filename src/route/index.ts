@@ -1,0 +1,8 @@
+export {
+  Router,
+  RoutePermit,
+  type AcquireOptions,
+  type RouterOptions,
+  type RouterStats,
+  type RouteStrategy,
+} from './router.js';
