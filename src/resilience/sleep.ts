@@ -27,8 +27,9 @@ class Sleeper {
 }
 
 /**
- * Resolves after `ms` (an unref'd timer through the project's Timer: any delay, clamped chains
- * past 2^31−1 ms). Aborting `signal` rejects with its reason, clears the timer and unlinks the
+ * Resolves after `ms` (through the project's Timer: any delay, chained past 2^31−1 ms). The
+ * timer is ref'd, as Throttle's is: it is what settles a promise the caller awaits, and an
+ * unref'd one would let the process exit in the middle of a retry. Aborting `signal` rejects with its reason, clears the timer and unlinks the
  * listener: an aborted sleep leaves nothing behind.
  */
 export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -36,6 +37,6 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
   return new Promise<void>((resolve, reject) => {
     const sleeper = new Sleeper(signal, resolve, reject);
     if (signal !== undefined) sleeper.onAbort = linkSignal(signal, () => sleeper.abort());
-    sleeper.timer = new Timer(() => sleeper.wake(), ms);
+    sleeper.timer = new Timer(() => sleeper.wake(), ms, true);
   });
 }

@@ -66,7 +66,9 @@ function parseMs(value: unknown): number {
  *   synchronous throw becomes the rejection. `ms` may be `Infinity` (no deadline) or a string
  *   such as `'500ms'`; a bad `ms` rejects with `InvalidInputError`.
  *
- * Costs one AbortController and one unref'd timer per call.
+ * Costs one AbortController and one timer per call. The timer is ref'd (it settles the promise
+ * you await; unref'd, a process whose only pending work holds no handle would exit before the
+ * deadline) and always cleared when the call settles, so it never outlives the call.
  *
  * @example
  * ```ts
@@ -92,7 +94,7 @@ function timed<T>(fn: Work<T>, ms: number, parent: AbortSignal | undefined): Pro
     call = new TimedCall(ms, parent, resolve, reject);
   });
   if (parent !== undefined) call.onAbort = linkSignal(parent, () => call.abort());
-  if (ms !== Infinity) call.timer = new Timer(() => call.expire(), ms);
+  if (ms !== Infinity) call.timer = new Timer(() => call.expire(), ms, true);
   void OPEN.then(() => {
     if (call.done) return;
     invoke(fn, call.controller.signal).then(

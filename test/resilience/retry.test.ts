@@ -39,7 +39,12 @@ describe('retry', () => {
     const time = fakeTimers(t);
     const { fn, calls } = flaky(2, 'ok');
     const events: RetryEvent[] = [];
-    const p = retry(fn, { attempts: 3, backoff: 'exponential', delayMs: 100, onRetry: (e) => events.push(e) });
+    const p = retry(fn, {
+      attempts: 3,
+      backoff: 'exponential',
+      delayMs: 100,
+      onRetry: (e) => events.push(e),
+    });
     await time.flush();
     assert.equal(calls.length, 1);
     await time.advance(99);
@@ -150,7 +155,7 @@ describe('retry', () => {
     assert.equal(retryAfterOf('text'), undefined);
   });
 
-  it("aborting during a wait rejects with the reason at once and leaves no timer or listener", async () => {
+  it('aborting during a wait rejects with the reason at once and leaves no timer or listener', async () => {
     const controller = new AbortController();
     const { fn, calls } = flaky(5, 'ok');
     const reason = new Error('caller gone');
@@ -202,7 +207,10 @@ describe('retry', () => {
     assert.equal(await policy.run(flaky(1, 'a').fn), 'a');
     await assert.rejects(policy.run(flaky(2, 'b').fn), /fail 2/);
     const reason = new Error('x');
-    await assert.rejects(policy.run(flaky(0, 'c').fn, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(
+      policy.run(flaky(0, 'c').fn, { signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
   });
 
   it('exponential-jitter delays stay within [0, min(maxDelayMs, delayMs·factor^(n−1))] (property)', async (t) => {
@@ -213,7 +221,10 @@ describe('retry', () => {
         fc.integer({ min: 0, max: 1000 }),
         fc.integer({ min: 0, max: 5000 }),
         fc.double({ min: 1, max: 4, noNaN: true }),
-        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         async (delayMs, maxDelayMs, factor, draws) => {
           const delays: number[] = [];
           let k = 0;
@@ -238,32 +249,36 @@ describe('retry', () => {
     );
   });
 
-  it('5e4 retry waits (half aborted, half run out on one long-lived signal): heap, timers and listeners back to baseline', { skip: needsGc }, async () => {
-    const longLived = new AbortController();
-    const down = new Error('down');
-    const gone = new Error('gone');
-    const failing = () => Promise.reject(down);
-    const baseline = await settleHeap();
-    for (let round = 0; round < 10; round++) {
-      const controllers: AbortController[] = [];
-      const calls: Promise<unknown>[] = [];
-      for (let i = 0; i < 2_500; i++) {
-        const c = new AbortController();
-        controllers.push(c);
-        calls.push(retry(failing, { backoff: 60_000, signal: c.signal }).catch(() => undefined));
-        let tries = 0;
-        const second = () => (++tries === 1 ? Promise.reject(down) : Promise.resolve(i));
-        calls.push(retry(second, { backoff: 0, signal: longLived.signal }));
+  it(
+    '5e4 retry waits (half aborted, half run out on one long-lived signal): heap, timers and listeners back to baseline',
+    { skip: needsGc },
+    async () => {
+      const longLived = new AbortController();
+      const down = new Error('down');
+      const gone = new Error('gone');
+      const failing = () => Promise.reject(down);
+      const baseline = await settleHeap();
+      for (let round = 0; round < 10; round++) {
+        const controllers: AbortController[] = [];
+        const calls: Promise<unknown>[] = [];
+        for (let i = 0; i < 2_500; i++) {
+          const c = new AbortController();
+          controllers.push(c);
+          calls.push(retry(failing, { backoff: 60_000, signal: c.signal }).catch(() => undefined));
+          let tries = 0;
+          const second = () => (++tries === 1 ? Promise.reject(down) : Promise.resolve(i));
+          calls.push(retry(second, { backoff: 0, signal: longLived.signal }));
+        }
+        // Every call is in its wait (its first attempt failed) when it is aborted.
+        await new Promise((r) => setImmediate(r));
+        assert.ok(getEventListeners(longLived.signal, 'abort').length <= 1);
+        for (const c of controllers) c.abort(gone);
+        await Promise.all(calls);
       }
-      // Every call is in its wait (its first attempt failed) when it is aborted.
-      await new Promise((r) => setImmediate(r));
-      assert.ok(getEventListeners(longLived.signal, 'abort').length <= 1);
-      for (const c of controllers) c.abort(gone);
-      await Promise.all(calls);
-    }
-    assert.equal(getEventListeners(longLived.signal, 'abort').length, 0);
-    assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, 0);
-    const grown = (await settleHeap()) - baseline;
-    assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 5e4 retry waits`);
-  });
+      assert.equal(getEventListeners(longLived.signal, 'abort').length, 0);
+      assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, 0);
+      const grown = (await settleHeap()) - baseline;
+      assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 5e4 retry waits`);
+    },
+  );
 });

@@ -7,7 +7,9 @@ import { timeout, withTimeout } from '../../src/resilience/index.js';
 import { LEAK_BUDGET, needsGc, settleHeap } from '../helpers/heap.js';
 
 const never = (signal: AbortSignal) =>
-  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+  new Promise<never>((_, reject) =>
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+  );
 
 describe('withTimeout', () => {
   it('resolves with the value and rejects with the error of fn', async () => {
@@ -86,8 +88,14 @@ describe('withTimeout', () => {
 
   it('rejects bad input instead of throwing; Infinity and duration strings are accepted', async () => {
     await assert.rejects(withTimeout(42 as never, 10), InvalidInputError);
-    await assert.rejects(withTimeout(() => 1, -1), InvalidInputError);
-    await assert.rejects(withTimeout(() => 1, 10, { signal: 'x' as never }), InvalidInputError);
+    await assert.rejects(
+      withTimeout(() => 1, -1),
+      InvalidInputError,
+    );
+    await assert.rejects(
+      withTimeout(() => 1, 10, { signal: 'x' as never }),
+      InvalidInputError,
+    );
     assert.equal(await withTimeout(() => 1, Infinity), 1);
     assert.equal(await withTimeout(() => 2, '1s'), 2);
     assert.throws(() => timeout(-5), RangeError);
