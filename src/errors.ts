@@ -16,7 +16,8 @@ export type SluiceErrorCode =
   | 'SLUICE_RATE_LIMITED'
   | 'SLUICE_RESTART_INTENSITY'
   | 'SLUICE_NO_TARGET'
-  | 'SLUICE_TARGET_LOAD';
+  | 'SLUICE_TARGET_LOAD'
+  | 'SLUICE_CIRCUIT_OPEN';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -158,4 +159,40 @@ export class NoTargetError extends SluiceError {
  */
 export class TargetLoadError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_TARGET_LOAD';
+}
+
+/** Options of {@link CircuitOpenError}. */
+export interface CircuitOpenErrorOptions extends SluiceErrorOptions {
+  /**
+   * Milliseconds until the breaker lets a trial call through (0 when it is half-open and its
+   * trial calls are all taken).
+   * @default 0
+   */
+  readonly retryAfterMs?: number | undefined;
+}
+
+/**
+ * A circuit breaker refused a call without running it: it is open (the dependency failed too
+ * often), or half-open with every trial call taken. Code `SLUICE_CIRCUIT_OPEN`. `retry` treats
+ * `retryAfterMs` like a `Retry-After` header.
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError } from 'sluice';
+ * try { await breaker.run(callPayments); } catch (err) {
+ *   if (err instanceof CircuitOpenError) return cachedQuote(err.retryAfterMs);
+ *   throw err;
+ * }
+ * ```
+ */
+export class CircuitOpenError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_CIRCUIT_OPEN';
+  /** Milliseconds until a trial call will be let through; whole, never negative. */
+  readonly retryAfterMs: number;
+
+  constructor(message: string, options?: CircuitOpenErrorOptions) {
+    super(message, options);
+    const raw = options?.retryAfterMs ?? 0;
+    this.retryAfterMs = Number.isFinite(raw) && raw > 0 ? Math.ceil(raw) : 0;
+  }
 }

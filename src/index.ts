@@ -9,3 +9,4 @@ export * from './rate/http/index.js';
 export * from './tasks/index.js';
 export * from './events/index.js';
 export * from './route/index.js';
+export * from './resilience/index.js';

@@ -1,0 +1,65 @@
+import * as v from '../internal/validate.js';
+import { NEVER_ABORTED, refusal, type Policy, type PolicyRunOptions, type Work } from './policy.js';
+
+/**
+ * Policies composed by {@link pipe}, outermost first; itself a {@link Policy}.
+ */
+export class Pipeline implements Policy {
+  /** The composed policies, outermost first (a copy: changing it changes nothing). */
+  readonly policies: readonly Policy[];
+  readonly #list: readonly Policy[];
+
+  /** @param policies outermost first. */
+  constructor(policies: readonly Policy[]) {
+    for (const [i, p] of policies.entries()) {
+      if (typeof p !== 'object' || p === null || typeof (p as Partial<Policy>).run !== 'function') {
+        throw new TypeError(v.expectation(`policies[${i}]`, 'a Policy (an object with a run method)', p));
+      }
+    }
+    this.#list = [...policies];
+    this.policies = Object.freeze([...policies]);
+  }
+
+  /**
+   * Runs `fn` through every policy, the first outermost: the first policy's `run` receives a
+   * function that runs the second, and so on; each hands the next the signal it gives its work.
+   */
+  run<T>(fn: Work<T>, options?: PolicyRunOptions): Promise<T> {
+    const refused = refusal(fn, options);
+    if (refused !== undefined) return Promise.reject(refused);
+    return this.#step(0, fn, options);
+  }
+
+  #step<T>(i: number, fn: Work<T>, options: PolicyRunOptions | undefined): Promise<T> {
+    const policy = this.#list[i];
+    if (policy === undefined) return Promise.resolve().then(() => fn(options?.signal ?? NEVER_ABORTED));
+    if (i === this.#list.length - 1) return policy.run(fn, options);
+    return policy.run((signal) => this.#step(i + 1, fn, { signal }), options);
+  }
+}
+
+/**
+ * Composes policies into one, **outermost first**: `pipe(a, b, c).run(fn)` is
+ * `a.run((s) => b.run((s2) => c.run(fn, { signal: s2 }), { signal: s }))`. The order is the
+ * semantics:
+ *
+ * - `pipe(timeout(2000), retry(...))`: 2 s for the whole sequence, retries included;
+ *   `pipe(retry(...), timeout(500))`: 500 ms per attempt, and a timed-out attempt is retried.
+ * - `pipe(retry(...), breaker)`: each attempt asks the breaker, so an open breaker stops the
+ *   retries (its `retryAfterMs` is honoured like `Retry-After`); `pipe(breaker, retry(...))`
+ *   counts the whole sequence as one call.
+ * - `pipe(..., bulkhead(limiter), timeout(...))`: the timeout runs inside the slot, so queueing
+ *   time is not charged to the attempt.
+ *
+ * A typical stack: `pipe(retry({ attempts: 3, budget }), breaker, hedger, timeout(500))`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, pipe, retry, RetryBudget, timeout } from 'sluice/resilience';
+ * const policy = pipe(retry({ attempts: 3, budget: new RetryBudget() }), new CircuitBreaker(), timeout(500));
+ * const res = await policy.run((signal) => fetch(url, { signal }), { signal: req.signal });
+ * ```
+ */
+export function pipe(...policies: Policy[]): Pipeline {
+  return new Pipeline(policies);
+}
