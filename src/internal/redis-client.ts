@@ -1,10 +1,11 @@
-/**
- * The one small Redis client adapter every sluice Redis backend uses: `sluice/rate/redis`
- * (scripting: {@link RedisScripting}) and `sluice/events/redis` (scripting plus generic
- * commands and a dedicated connection for blocking reads: {@link RedisClient}). Adapters for
- * ioredis and node-redis normalise their differences here; the backends never inspect a client.
- * Re-exported by both subpaths (the same bindings, so the root entry exports each name once).
- */
+import { createHash } from 'node:crypto';
+
+// The one small Redis client adapter every sluice Redis backend uses: `sluice/rate/redis`
+// (scripting: {@link RedisScripting}) and `sluice/events/redis` (scripting plus generic
+// commands and a dedicated connection for blocking reads: {@link RedisClient}). Adapters for
+// ioredis and node-redis normalise their differences here; the backends never inspect a client.
+// Re-exported by both subpaths (the same bindings, so the root entry exports each name once).
+
 /**
  * What `RedisStore` needs from a Redis client: run a script by SHA or by source, with its keys
  * and arguments apart (so a cluster client routes by the key). Adapters for ioredis
@@ -231,6 +232,42 @@ function normalise(reply: unknown): unknown {
   const pairs = reply instanceof Map ? reply.entries() : Object.entries(reply);
   for (const [key, value] of pairs as Iterable<[unknown, unknown]>) flat.push(key, normalise(value));
   return flat;
+}
+
+/** A Lua script and its SHA-1, for `EVALSHA` (and `EVAL` after `NOSCRIPT`). */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+}
+
+/** Prepares a script: its source and SHA-1. */
+export function luaScript(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/** Whether a reply error is `NOSCRIPT` (the server does not have the script cached). */
+export function isNoScript(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message.includes('NOSCRIPT');
+}
+
+/** `EVALSHA`, then `EVAL` once when the server answers `NOSCRIPT` (restart, failover, flush). */
+export function runScript(
+  client: RedisScripting,
+  script: LuaScript,
+  keys: string[],
+  args: string[],
+): Promise<unknown> {
+  let sent: Promise<unknown>;
+  try {
+    sent = Promise.resolve(client.evalsha(script.sha, keys, args));
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+  return sent.catch((error: unknown) => {
+    if (!isNoScript(error)) throw error;
+    return client.eval(script.source, keys, args);
+  });
 }
 
 /**

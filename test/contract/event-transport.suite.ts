@@ -189,13 +189,17 @@ export function eventTransportContract(label: string, open: Open, options: Contr
       try {
         const cursor = await f.a.lastId();
         await f.a.createGroup('g', '$');
-        const reading = f.a.read(cursor, { count: 10, blockMs: 10_000 });
-        const groupReading = f.a.readGroup('g', 'c', { count: 10, blockMs: 10_000 });
+        // Handlers first: the reads reject while close() is still quitting the client.
+        const reading = assert.rejects(f.a.read(cursor, { count: 10, blockMs: 10_000 }), ClosedError);
+        const groupReading = assert.rejects(
+          f.a.readGroup('g', 'c', { count: 10, blockMs: 10_000 }),
+          ClosedError,
+        );
         await sleep(30);
         const closing = performance.now();
         await f.a.close();
-        await assert.rejects(reading, ClosedError);
-        await assert.rejects(groupReading, ClosedError);
+        await reading;
+        await groupReading;
         assert.ok(performance.now() - closing < 1000, 'close does not wait for blockMs');
         await assert.rejects(f.a.append([{ type: 'x', payload: 1 }]), ClosedError);
         await assert.rejects(f.a.read(cursor, { count: 1, blockMs: 0 }), ClosedError);
