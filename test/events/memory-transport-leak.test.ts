@@ -25,6 +25,9 @@ it('100k aborted blocked reads return the heap to baseline', { skip: needsGc }, 
   const grown = (await settleHeap()) - baseline - platform;
   assert.ok(grown < LEAK_BUDGET, `heap grew by ${grown} bytes after 100k aborted reads`);
   const [id] = await log.append([{ type: 't', payload: 1 }]);
-  assert.deepEqual((await log.read('0-0', { count: 1, blockMs: 0 })).map((e) => e.id), [id]);
+  assert.deepEqual(
+    (await log.read('0-0', { count: 1, blockMs: 0 })).map((e) => e.id),
+    [id],
+  );
   await log.close();
 });
