@@ -6,4 +6,6 @@ export * from './batch/index.js';
 export * from './rate/index.js';
 export * from './rate/redis/index.js';
 export * from './rate/http/index.js';
+export * from './events/index.js';
+export * from './events/redis/index.js';
 export * from './tasks/index.js';

@@ -88,7 +88,7 @@ export class MemoryTransport implements EventTransport, AsyncDisposable {
     try {
       now = Math.floor(this.#clock.now());
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error);
     }
     if (!Number.isSafeInteger(now) || now < 0) {
       return Promise.reject(v.invalidInput('clock.now()', 'a time in ms since the Unix epoch', now));

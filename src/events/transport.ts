@@ -40,7 +40,7 @@ export interface GroupEntry extends TransportEntry {
 }
 
 /**
- * A bounded, ordered, shared event log: the transport an {@link EventBus} uses to fan events out
+ * A bounded, ordered, shared event log: the transport an `EventBus` uses to fan events out
  * across processes. `MemoryTransport` is the in-process implementation; `RedisStreamTransport`
  * (`sluice/events/redis`) keeps the log in a Redis stream. Both pass one contract suite.
  *

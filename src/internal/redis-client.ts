@@ -262,7 +262,7 @@ export function runScript(
   try {
     sent = Promise.resolve(client.evalsha(script.sha, keys, args));
   } catch (error) {
-    return Promise.reject(error as Error);
+    return Promise.reject(error);
   }
   return sent.catch((error: unknown) => {
     if (!isNoScript(error)) throw error;
@@ -299,7 +299,7 @@ async function connectIoredis(url: string, connectTimeout: number): Promise<Redi
     client.disconnect();
     throw error;
   }
-  return ioredisClient(client as unknown as IoredisClientLike);
+  return ioredisClient(client);
 }
 
 async function connectNodeRedis(url: string, connectTimeout: number): Promise<RedisClient> {
@@ -318,7 +318,7 @@ async function connectNodeRedis(url: string, connectTimeout: number): Promise<Re
   client.on('error', ignore);
   await client.connect();
   connected = true;
-  return nodeRedisClient(client as unknown as NodeRedisClientLike);
+  return nodeRedisClient(client);
 }
 
 function quitIoredis(client: IoredisLike): () => Promise<void> {

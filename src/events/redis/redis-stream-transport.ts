@@ -1,12 +1,5 @@
 import { ClosedError, InvalidInputError, TimeoutError, TransportResetError } from '../../errors.js';
-import {
-  connectRedis,
-  luaScript,
-  runScript,
-  type ioredisClient,
-  type nodeRedisClient,
-  type RedisClient,
-} from '../../internal/redis-client.js';
+import { connectRedis, luaScript, runScript, type RedisClient } from '../../internal/redis-client.js';
 import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
@@ -286,7 +279,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       try {
         data = this.#codec.encode(payload);
       } catch (error) {
-        return Promise.reject(error as Error);
+        return Promise.reject(error);
       }
       if (typeof data !== 'string') {
         return Promise.reject(v.invalidInput('codec.encode(payload)', 'a string', data));
@@ -456,7 +449,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
     try {
       return Promise.resolve(this.#client.command(args));
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error);
     }
   }
 
@@ -499,7 +492,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
     try {
       opening = Promise.resolve(this.#client.duplicate());
     } catch (error) {
-      opening = Promise.reject(error as Error);
+      opening = Promise.reject(error);
     }
     opening.then(
       (connection) => {
@@ -533,7 +526,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
     try {
       sent = Promise.resolve(connection.command(call.args));
     } catch (error) {
-      sent = Promise.reject(error as Error);
+      sent = Promise.reject(error);
     }
     sent.then(
       (reply) => {

@@ -1,12 +1,7 @@
 import { ClosedError, InvalidInputError, TimeoutError } from '../../errors.js';
 import { monotonicClock } from '../../internal/clock.js';
 import { Deque } from '../../internal/deque.js';
-import {
-  connectRedis,
-  type ioredisScripting,
-  type nodeRedisScripting,
-  type RedisScripting,
-} from '../../internal/redis-client.js';
+import { connectRedis, type RedisScripting } from '../../internal/redis-client.js';
 import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
