@@ -71,7 +71,8 @@ export interface RedisStreamTransportOptions {
   readonly blockingConnections?: number | undefined;
   /**
    * Extra time a blocking read waits beyond `blockMs` for Redis to answer before it rejects with
-   * `TimeoutError` and its connection is dropped (a server that stopped answering).
+   * `TimeoutError` and its connection is dropped (a server that stopped answering); also the
+   * longest wait for a new blocking connection to open.
    * @default 5000
    */
   readonly replyTimeout?: number | string | undefined;
@@ -488,6 +489,8 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       return;
     }
     this.#blocking++;
+    // A connection that cannot be opened (Redis down, the driver retrying) must not hold the read.
+    this.#deadline(call, this.#replyTimeout, 'no connection to Redis');
     let opening: Promise<RedisClient>;
     try {
       opening = Promise.resolve(this.#client.duplicate());
@@ -513,15 +516,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       return;
     }
     call.connection = connection;
-    if (call.timeoutMs !== Infinity) {
-      call.timer = new Timer(() => {
-        call.timer = undefined;
-        this.#abandon(
-          call,
-          new TimeoutError(`RedisStreamTransport: no reply from Redis within ${call.timeoutMs} ms`),
-        );
-      }, call.timeoutMs);
-    }
+    this.#deadline(call, call.timeoutMs, 'no reply from Redis');
     let sent: Promise<unknown>;
     try {
       sent = Promise.resolve(connection.command(call.args));
@@ -538,6 +533,17 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
         this.#settle(call)?.reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
+  }
+
+  /** (Re)arms the timer that rejects `call` with `TimeoutError` after `ms`. */
+  #deadline(call: BlockingCall, ms: number, what: string): void {
+    call.timer?.cancel();
+    call.timer = undefined;
+    if (ms === Infinity) return;
+    call.timer = new Timer(() => {
+      call.timer = undefined;
+      this.#abandon(call, new TimeoutError(`RedisStreamTransport: ${what} within ${ms} ms`));
+    }, ms);
   }
 
   /**
