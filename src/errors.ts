@@ -17,7 +17,8 @@ export type SluiceErrorCode =
   | 'SLUICE_RESTART_INTENSITY'
   | 'SLUICE_NO_TARGET'
   | 'SLUICE_TARGET_LOAD'
-  | 'SLUICE_CIRCUIT_OPEN';
+  | 'SLUICE_CIRCUIT_OPEN'
+  | 'SLUICE_TRANSPORT_RESET';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -194,5 +195,43 @@ export class CircuitOpenError extends SluiceError {
     super(message, options);
     const raw = options?.retryAfterMs ?? 0;
     this.retryAfterMs = Number.isFinite(raw) && raw > 0 ? Math.ceil(raw) : 0;
+  }
+}
+
+/** Options of {@link TransportResetError}. */
+export interface TransportResetErrorOptions extends SluiceErrorOptions {
+  /** The newest id of the log when the reset was seen (`read`). */
+  readonly lastId?: string | undefined;
+  /** The consumer group that no longer exists (`readGroup`, `ack`, `claim`). */
+  readonly group?: string | undefined;
+}
+
+/**
+ * An event transport's log is not the one the caller's cursor or group came from: a read's
+ * cursor is above the log's newest id, or a consumer group no longer exists. It happens when
+ * the log was lost or replaced (a Redis restart without persistence, `FLUSHALL`, a failover to
+ * a replica that had not seen the newest entries, a deleted key). Nothing is retried silently:
+ * the caller decides where to resume (`lastId`, or `'0-0'` to read what the new log holds) and
+ * recreates its group. Code `SLUICE_TRANSPORT_RESET`.
+ *
+ * @example
+ * ```ts
+ * import { TransportResetError } from 'sluice';
+ * try { entries = await transport.read(cursor, { count: 100, blockMs: 1000 }); } catch (err) {
+ *   if (err instanceof TransportResetError) cursor = err.lastId ?? '0-0';
+ * }
+ * ```
+ */
+export class TransportResetError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_TRANSPORT_RESET';
+  /** The newest id of the log when the reset was seen, if a read saw it. */
+  readonly lastId: string | undefined;
+  /** The consumer group that no longer exists, if a group call saw it. */
+  readonly group: string | undefined;
+
+  constructor(message: string, options?: TransportResetErrorOptions) {
+    super(message, options);
+    this.lastId = options?.lastId;
+    this.group = options?.group;
   }
 }

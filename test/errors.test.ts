@@ -71,3 +71,13 @@ it('RateLimitedError carries the decision and a whole, non-negative retryAfterMs
   const code: SluiceErrorCode = fromDecision.code;
   assert.equal(code, 'SLUICE_RATE_LIMITED');
 });
+
+it('TransportResetError carries lastId or group', async () => {
+  const { TransportResetError } = await import('../src/errors.js');
+  const err = new TransportResetError('log lost', { lastId: '0-0' });
+  assert.equal(err.code, 'SLUICE_TRANSPORT_RESET');
+  assert.equal(err.lastId, '0-0');
+  assert.equal(err.group, undefined);
+  assert.ok(err instanceof SluiceError);
+  assert.equal(new TransportResetError('gone', { group: 'g' }).group, 'g');
+});

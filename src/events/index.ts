@@ -10,4 +10,5 @@ export type {
 } from './bus.js';
 export type { AnyBusEvent, BusEvent, EventMap, EventName } from './event.js';
 export type { Overflow, SubscriberStats, Subscription } from './sink.js';
+export { MemoryTransport, type MemoryTransportOptions } from './memory-transport.js';
 export type { EventTransport, GroupEntry, TransportEntry, TransportReadOptions } from './transport.js';

@@ -12,6 +12,12 @@ export interface TransportEntry {
   readonly payload: unknown;
   /** When the entry was appended, in ms since the Unix epoch (the id's time part). */
   readonly time: number;
+  /**
+   * Set when the stored entry could not be decoded (another writer's format, a codec change):
+   * `payload` is then `undefined` and `type` is what was stored (`''` if nothing). The entry is
+   * still returned, so a cursor moves past it and a group can ack it; the caller reports it.
+   */
+  readonly error?: Error | undefined;
 }
 
 /** Options of a read from the log. */
@@ -20,7 +26,7 @@ export interface TransportReadOptions {
   readonly count: number;
   /**
    * When no entry is there yet, wait up to this many ms for one (`XREAD BLOCK`); `0` returns at
-   * once.
+   * once, `Infinity` waits until one comes (or the read is aborted, or the transport closed).
    */
   readonly blockMs: number;
   /** Abandons the wait: the read rejects with `signal.reason`. */
@@ -34,7 +40,7 @@ export interface GroupEntry extends TransportEntry {
 }
 
 /**
- * A bounded, ordered, shared event log: the transport an {@link EventBus} uses to fan events out
+ * A bounded, ordered, shared event log: the transport an `EventBus` uses to fan events out
  * across processes. `MemoryTransport` is the in-process implementation; `RedisStreamTransport`
  * (`sluice/events/redis`) keeps the log in a Redis stream. Both pass one contract suite.
  *
@@ -46,14 +52,30 @@ export interface GroupEntry extends TransportEntry {
  *   oldest retained entry.
  * - Consumer groups: each entry is delivered to one consumer of the group; it stays pending
  *   until `ack`ed, and `claim` hands entries pending longer than `minIdleMs` to another
- *   consumer (at-least-once).
+ *   consumer (at-least-once). A pending entry trimmed from the log is dropped from the pending
+ *   list (it cannot be claimed any more).
+ * - Ids are `'<ms>-<seq>'`; a cursor may also be `'<ms>'` (`'0'` reads everything).
+ * - A log that is not the one a cursor or group came from (lost in a restart without
+ *   persistence, flushed, replaced by a failover) is reported, never silently waited on: `read`
+ *   rejects with `TransportResetError` (carrying `lastId`) when `after` is above the log's
+ *   newest id and nothing follows it; `readGroup` and `claim` reject with it (carrying
+ *   `group`) when the group no longer exists (`ack` of a lost group resolves: nothing is
+ *   pending there). The caller picks where to resume.
+ * - An entry that cannot be decoded is returned with `error` set (see
+ *   {@link TransportEntry.error}), never dropped and never fatal to the read.
+ * - Errors of the backing store (Redis unreachable) reject the call; the caller retries with
+ *   backoff. Aborts reject with `signal.reason`. After `close()`, pending and new calls reject
+ *   with `ClosedError`.
  */
 export interface EventTransport {
   /** Appends entries in order; resolves with their ids (same order). */
   append(entries: readonly { readonly type: string; readonly payload: unknown }[]): Promise<string[]>;
   /** Entries after `after`, oldest first; waits up to `blockMs` when there are none. */
   read(after: string, options: TransportReadOptions): Promise<TransportEntry[]>;
-  /** The id of the newest entry, or `'0-0'` when the log is empty. */
+  /**
+   * The id of the newest entry ever appended (kept when that entry was trimmed or deleted), or
+   * `'0-0'` when nothing was.
+   */
   lastId(): Promise<string>;
   /**
    * Creates consumer group `group` reading entries after `startId` (`'$'`: only entries appended
@@ -69,6 +91,9 @@ export interface EventTransport {
    * `consumer` and returns them (`XAUTOCLAIM`); each claim counts as a delivery.
    */
   claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]>;
-  /** Interrupts pending reads and releases what the transport owns. */
+  /**
+   * Interrupts pending reads (they reject with `ClosedError`, as later calls do) and releases
+   * what the transport owns.
+   */
   close(): Promise<void>;
 }

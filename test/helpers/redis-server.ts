@@ -58,13 +58,22 @@ export class RedisServer {
     servers.add(this);
   }
 
-  /** Starts a server (on `port`, or a free one) and waits until it answers PING. */
-  static async start(options?: { port?: number; cluster?: boolean }): Promise<RedisServer> {
+  /**
+   * Starts a server (on `port`, or a free one) and waits until it answers PING. Without
+   * `appendOnly` nothing is persisted: a restart starts empty.
+   */
+  static async start(options?: {
+    port?: number;
+    cluster?: boolean;
+    appendOnly?: boolean;
+  }): Promise<RedisServer> {
     const port = options?.port ?? (await freePort());
     const extra =
       options?.cluster === true
         ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`]
         : [];
+    // Persistence that survives kill -9: every write is fsynced to the AOF before its reply.
+    if (options?.appendOnly === true) extra.push('--appendonly', 'yes', '--appendfsync', 'always');
     const server = new RedisServer(port, extra);
     await server.restart();
     return server;

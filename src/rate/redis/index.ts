@@ -10,4 +10,4 @@ export {
   type IoredisLike,
   type NodeRedisLike,
   type RedisScripting,
-} from './client.js';
+} from '../../internal/redis-client.js';

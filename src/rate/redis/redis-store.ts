@@ -1,13 +1,13 @@
 import { ClosedError, InvalidInputError, TimeoutError } from '../../errors.js';
 import { monotonicClock } from '../../internal/clock.js';
 import { Deque } from '../../internal/deque.js';
+import { connectRedis, type RedisScripting } from '../../internal/redis-client.js';
 import { linkSignal, unlinkSignal } from '../../internal/signal.js';
 import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
 import type { RatePolicy } from '../policy.js';
 import { toMicros } from '../memory-store.js';
 import { decide, type RateDecision, type RateStore } from '../store.js';
-import { ioredisScripting, nodeRedisScripting, type RedisScripting } from './client.js';
 import { RATE_SCRIPTS, type RateScript } from './script.js';
 
 /** Options of {@link RedisStore}. */
@@ -168,10 +168,7 @@ export class RedisStore implements RateStore, AsyncDisposable {
     const { driver: _driver, connectTimeout: _connectTimeout, ...storeOptions } = options;
     // Validate the store's options before opening a connection.
     void new RedisStore({ evalsha: rejectAll, eval: rejectAll }, storeOptions);
-    const client =
-      driver === 'ioredis'
-        ? await connectIoredis(url, connectTimeout)
-        : await connectNodeRedis(url, connectTimeout);
+    const client = await connectRedis(url, driver, connectTimeout);
     owning.add(client);
     return new RedisStore(client, storeOptions);
   }
@@ -522,54 +519,3 @@ function slidingWindowDecision(policy: RatePolicy, reply: unknown, cost: number)
   if (fits) return decide(policy, true, policy.limit - total - cost, reset, 0);
   return decide(policy, false, policy.limit - total, reset, retry);
 }
-
-interface IoredisClient {
-  status: string;
-  connect(): Promise<void>;
-  disconnect(): void;
-  on(event: 'error', listener: (error: unknown) => void): unknown;
-}
-
-async function connectIoredis(url: string, connectTimeout: number): Promise<RedisScripting> {
-  const { Redis } = await import('ioredis');
-  const client = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: Math.min(connectTimeout, 2 ** 31 - 1),
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-  });
-  (client as unknown as IoredisClient).on('error', ignore);
-  try {
-    await client.connect();
-  } catch (error) {
-    client.disconnect();
-    throw error;
-  }
-  return ioredisScripting(client);
-}
-
-async function connectNodeRedis(url: string, connectTimeout: number): Promise<RedisScripting> {
-  const { createClient } = await import('redis');
-  let connected = false;
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: Math.min(connectTimeout, 2 ** 31 - 1),
-      // The first connection fails at once; later outages reconnect in the background.
-      reconnectStrategy: (retries: number, cause: Error) =>
-        connected ? Math.min(retries * 100, 1000) : cause,
-    },
-  });
-  client.on('error', ignore);
-  await client.connect();
-  connected = true;
-  return nodeRedisScripting(client);
-}
-
-/**
- * Connection errors are emitted as events; an unheard `'error'` event would crash the process.
- * The calls that fail because of them reject on their own (and `onStoreError` decides).
- */
-function ignore(): void {}
