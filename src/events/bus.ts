@@ -3,6 +3,7 @@ import { coarseClock } from '../cache/coarse-clock.js';
 import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
 import { AsyncResource } from 'node:async_hooks';
+import { hostname } from 'node:os';
 import { reportError, watchResult } from '../internal/report.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import * as v from '../internal/validate.js';
@@ -16,6 +17,9 @@ import {
   type EventName,
 } from './event.js';
 import { History } from './history.js';
+import { TransportLink } from './link.js';
+import { parseStreamId } from './stream-id.js';
+import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
 import {
   Core,
   FanOut,
@@ -29,8 +33,9 @@ import {
   type Subscription,
 } from './sink.js';
 
-const channel = channels('events', ['error']);
+const channel = channels('events', ['error', 'transport', 'dead-letter']);
 const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => undefined;
 const OVERFLOWS: readonly Overflow[] = ['wait', 'drop-oldest', 'drop-newest', 'error'];
 
 /** Where a failed handler is reported: see {@link EventBusOptions.onError}. */
@@ -106,6 +111,39 @@ export interface EventBusOptions<Events extends EventMap> {
   readonly onError?: ((error: unknown, info: HandlerErrorInfo) => void) | undefined;
   /** Name used in messages and stats. @default 'EventBus' */
   readonly name?: string | undefined;
+  /**
+   * Fans events out across processes through a shared log (`MemoryTransport`,
+   * `RedisStreamTransport` from `sluice/events/redis`). `emit` then appends to the log and
+   * resolves once appended; every bus on the log delivers every event to its subscribers in the
+   * log's one order, its own included. Dedup is decided by the log's time, so every process
+   * drops the same duplicates. The bus does not close the transport.
+   */
+  readonly transport?: EventTransport | undefined;
+  /**
+   * Where this bus starts reading the transport's log: `'new'` (events appended from now on),
+   * `'oldest'` (everything the log still holds: a late process replays), or an entry id to
+   * resume after.
+   * @default 'new'
+   */
+  readonly start?: 'new' | 'oldest' | (string & {}) | undefined;
+  /**
+   * This process's consumer name in consumer groups (`on(type, handler, { group })`).
+   * @default `<hostname>:<pid>:<random>`
+   */
+  readonly consumer?: string | undefined;
+  /**
+   * A group event taken by a consumer and not acknowledged within this many ms (its handler
+   * failed, or the process died) is claimed and delivered again. Longer than your slowest
+   * handler, or a slow success is handled twice.
+   * @default 30_000
+   */
+  readonly claimAfterMs?: number | string | undefined;
+  /**
+   * A group event delivered this many times without success is given up: reported on
+   * `sluice:events:dead-letter` and to `onError`, counted in `stats.deadLettered`, acknowledged.
+   * @default 10
+   */
+  readonly maxDeliveries?: number | undefined;
 }
 
 /** Options of {@link EventBus.on} and {@link EventBus.onAny}. */
@@ -128,6 +166,15 @@ export interface OnOptions {
    * @default 0
    */
   readonly replay?: number | undefined;
+  /**
+   * A consumer group (needs a `transport`): each event of `type` is handled by one consumer of
+   * the group across all processes instead of by every bus. At-least-once: the event is
+   * acknowledged once every handler of the group in this bus succeeded; a failure leaves it
+   * pending, to be delivered again after `claimAfterMs` (here or in another process). Every
+   * process of a group should subscribe the same types: an event no handler here takes is
+   * acknowledged without being handled (counted in `stats.dropped`).
+   */
+  readonly group?: string | undefined;
 }
 
 /** Options of {@link EventBus.subscribe} and {@link EventBus.subscribeAny}. */
@@ -184,6 +231,12 @@ export interface EventBusStats {
   readonly subscribers: number;
   /** Entries in the dedup table. */
   readonly dedupKeys: number;
+  /** Transport calls that failed (and were retried: reads, group reads, acks). */
+  readonly transportErrors: number;
+  /** Emits whose append to the transport failed (they rejected). */
+  readonly appendFailures: number;
+  /** Group events given up after `maxDeliveries`. */
+  readonly deadLettered: number;
 }
 
 /** A list of the subscribers of one event type, in subscription order. */
@@ -240,6 +293,15 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
   #subscribers = 0;
   #closed = false;
   #closing: Promise<void> | undefined = undefined;
+  readonly #link: TransportLink | undefined;
+  /** Group name → event type → handlers. */
+  readonly #groups = new Map<string, Map<string, SinkList>>();
+  /** `emitAndWait` over a transport: appended id → its tracker, until the entry is read. */
+  readonly #awaiting = new Map<string, Tracker>();
+  /** Async context of events read from the transport: the bus's creator's. */
+  readonly #linkContext = new AsyncResource('sluice.events');
+  readonly #maxDeliveries: number;
+  #deadLettered = 0;
 
   constructor(options?: EventBusOptions<Events>) {
     v.options('options', options);
@@ -265,6 +327,32 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       channel.error,
     );
     this.#fan = new FanOut(this.#core);
+    this.#maxDeliveries = v.positiveInteger('maxDeliveries', o.maxDeliveries ?? 10, true);
+    const claimAfterMs = v.positiveDuration('claimAfterMs', o.claimAfterMs ?? 30_000);
+    const start = o.start ?? 'new';
+    if (start !== 'new' && start !== 'oldest' && parseStreamId('start', start) instanceof Error) {
+      throw new TypeError(v.expectation('start', "'new', 'oldest' or a stream id ('<ms>-<seq>')", start));
+    }
+    const consumer =
+      o.consumer === undefined
+        ? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
+        : v.string('consumer', o.consumer);
+    if (o.transport === undefined) this.#link = undefined;
+    else {
+      const t = o.transport as unknown;
+      if (typeof t !== 'object' || t === null || typeof (t as EventTransport).read !== 'function') {
+        throw new TypeError(v.expectation('transport', 'an EventTransport or undefined', t));
+      }
+      this.#link = new TransportLink(
+        o.transport,
+        {
+          deliver: (entry) => this.#deliver(entry),
+          deliverGroup: (group, entry, settle) => this.#deliverGroup(group, entry, settle),
+          report: (error, where) => reportError(channel.transport, error, this, where),
+        },
+        { start, consumer, claimAfterMs },
+      );
+    }
   }
 
   /** The bus's name. */
@@ -292,6 +380,9 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       maxLagMs: core.maxLagMs,
       subscribers: this.#subscribers,
       dedupKeys: this.#dedup?.size ?? 0,
+      transportErrors: this.#link?.transportErrors ?? 0,
+      appendFailures: this.#link?.appendFailures ?? 0,
+      deadLettered: this.#deadLettered,
     };
   }
 
@@ -359,11 +450,11 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         this.#core,
         type,
         signal,
-        (s) => this.#unlink(s),
+        (s) => this.#remove(s),
         resolve as (payload: unknown) => void,
         reject,
       );
-      this.#link(sink);
+      this.#insert(sink);
     });
   }
 
@@ -469,7 +560,9 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     return new Promise<void>((resolve, reject) => {
       const tracker = new Tracker(`'${type}'`, resolve, reject);
       const accepted = this.#publish(type, payload, signal, tracker);
-      if (accepted === RESOLVED) tracker.arm();
+      // Over a transport the tracker is armed when the read loop delivers the entry.
+      if (this.#link !== undefined) accepted.catch(reject);
+      else if (accepted === RESOLVED) tracker.arm();
       else accepted.then(() => tracker.arm(), reject);
     });
   }
@@ -502,17 +595,25 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     if (invalid !== undefined) return Promise.reject(invalid);
     if (!this.#closed) {
       this.#closed = true;
-      this.#closing = new Promise<void>((resolve) => {
-        this.#core.onIdle = () => {
-          this.#core.onIdle = undefined;
-          resolve();
-        };
-        this.#core.checkIdle();
-      });
-      this.#each((sink) => {
-        if (sink instanceof IteratorSink) sink.finish();
-        else if (sink instanceof OnceSink) sink.unsubscribe();
-      });
+      const idle = (): Promise<void> =>
+        new Promise<void>((resolve) => {
+          this.#core.onIdle = () => {
+            this.#core.onIdle = undefined;
+            resolve();
+          };
+          this.#core.checkIdle();
+        });
+      const link = this.#link;
+      // Over a transport: appends finish, the read loop delivers up to this bus's own last
+      // event, then the loops stop; handlers then run what was delivered.
+      this.#closing = link === undefined ? idle() : link.close().then(idle);
+      const end = (): void =>
+        this.#each((sink) => {
+          if (sink instanceof IteratorSink) sink.finish();
+          else if (sink instanceof OnceSink) sink.unsubscribe();
+        });
+      if (link === undefined) end();
+      else void this.#closing.then(end);
     }
     const closing = this.#closing!;
     const signal = options?.signal;
@@ -561,8 +662,39 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     tracker: Tracker | undefined,
     context?: AsyncResource,
   ): Promise<void> {
+    const link = this.#link;
+    if (link !== undefined) {
+      if (link.outgoing >= this.#maxPendingEmits) {
+        return Promise.reject(
+          new QueueFullError(
+            `${this.#name}: ${link.outgoing} emits wait to be appended (maxPendingEmits: ${this.#maxPendingEmits})`,
+          ),
+        );
+      }
+      const awaiting = this.#awaiting;
+      const appended = link.append(
+        type,
+        payload,
+        tracker === undefined ? undefined : (id) => void awaiting.set(id, tracker),
+      );
+      return appended.then(noop);
+    }
+    const now = this.#core.clock.now();
+    return this.#dispatch(type, payload, now, now, undefined, tracker, context, signal);
+  }
+
+  /** Dedup, history and fan-out of one event to the local subscribers. */
+  #dispatch(
+    type: string,
+    payload: unknown,
+    now: number,
+    dedupTime: number,
+    id: string | undefined,
+    tracker: Tracker | undefined,
+    context: AsyncResource | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const core = this.#core;
-    const now = core.clock.now();
     if (this.#dedup !== undefined) {
       let key: string;
       try {
@@ -575,7 +707,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
             : new InvalidInputError(`dedup key of '${type}' failed`, { cause: error }),
         );
       }
-      if (this.#dedup.seen(key, now)) {
+      if (this.#dedup.seen(key, dedupTime)) {
         this.#deduplicated++;
         return RESOLVED;
       }
@@ -588,20 +720,31 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         ),
       );
     }
-    const record = new EventRecord(type, payload, ++this.#seq, now, undefined, tracker);
+    const record = new EventRecord(type, payload, ++this.#seq, now, id, tracker);
     this.#emitted++;
     this.#history.push(record);
     if ((typed === undefined || typed.size === 0) && this.#any.size === 0) return RESOLVED;
+    return this.#fanOut(record, typed, this.#any, context ?? new AsyncResource('sluice.events'), signal);
+  }
+
+  /** Offers `record` to every live subscriber of `typed` and `any`. */
+  #fanOut(
+    record: EventRecord,
+    typed: SinkList | undefined,
+    any: SinkList | undefined,
+    context: AsyncResource,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const fan = this.#fan;
     fan.record = record;
-    fan.context = context ?? new AsyncResource('sluice.events');
+    fan.context = context;
     fan.signal = signal;
     fan.pending = undefined;
     let refused = 0;
     for (let s = typed?.head; s !== undefined; s = s.after) {
       if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
     }
-    for (let s = this.#any.head; s !== undefined; s = s.after) {
+    for (let s = any?.head; s !== undefined; s = s.after) {
       if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
     }
     const pending = fan.pending as PendingEmit | undefined;
@@ -610,12 +753,82 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     fan.signal = undefined;
     if (refused > 0) {
       const error = new QueueFullError(
-        `${this.#name}: ${refused} subscriber(s) of '${type}' refused the event (overflow: 'error')`,
+        `${this.#name}: ${refused} subscriber(s) of '${record.type}' refused the event (overflow: 'error')`,
       );
       if (pending === undefined) return Promise.reject(error);
       return pending.promise.then(() => Promise.reject(error));
     }
     return pending === undefined ? RESOLVED : pending.promise;
+  }
+
+  /** An entry read from the transport's log: delivered to the local subscribers. */
+  #deliver(entry: TransportEntry): Promise<void> {
+    if (entry.error !== undefined) {
+      reportError(channel.transport, entry.error, this, `entry ${entry.id}`);
+      return RESOLVED;
+    }
+    const tracker = this.#awaiting.size === 0 ? undefined : this.#awaiting.get(entry.id);
+    if (tracker !== undefined) this.#awaiting.delete(entry.id);
+    const now = this.#core.clock.now();
+    let accepted = this.#dispatch(
+      entry.type,
+      entry.payload,
+      now,
+      entry.time,
+      entry.id,
+      tracker,
+      this.#linkContext,
+      undefined,
+    );
+    if (tracker !== undefined) {
+      if (accepted === RESOLVED) tracker.arm();
+      else accepted = accepted.then(() => tracker.arm());
+    }
+    // The read loop waits for room (backpressure) but never fails on a subscriber's refusal.
+    return accepted === RESOLVED ? RESOLVED : accepted.then(noop, noop);
+  }
+
+  /** An entry of consumer group `group`: delivered to the group's handlers here. */
+  #deliverGroup(group: string, entry: GroupEntry, settle: (ack: boolean) => void): Promise<void> {
+    if (entry.error !== undefined) {
+      // An entry no process can decode never will: acknowledged, after reporting it.
+      reportError(channel.transport, entry.error, this, `entry ${entry.id} of group ${group}`);
+      settle(true);
+      return RESOLVED;
+    }
+    const typed = this.#groups.get(group)?.get(entry.type);
+    if (typed === undefined || typed.size === 0) {
+      this.#core.dropped++;
+      settle(true);
+      return RESOLVED;
+    }
+    const now = this.#core.clock.now();
+    if (entry.deliveries > this.#maxDeliveries) {
+      this.#deadLettered++;
+      if (channel['dead-letter'].hasSubscribers) channel['dead-letter'].publish({ bus: this, group, entry });
+      const error = new QueueFullError(
+        `${this.#name}: event ${entry.id} of group ${group} failed ${entry.deliveries - 1} deliveries (maxDeliveries: ${this.#maxDeliveries})`,
+      );
+      const record = new EventRecord(entry.type, entry.payload, ++this.#seq, now, entry.id, undefined);
+      this.#core.report(error, record, typed.head!);
+      settle(true);
+      return RESOLVED;
+    }
+    const tracker = new Tracker(
+      `'${entry.type}' (${entry.id})`,
+      () => settle(true),
+      () => settle(false),
+    );
+    const record = new EventRecord(entry.type, entry.payload, ++this.#seq, now, entry.id, tracker);
+    const accepted = this.#fanOut(record, typed, undefined, this.#linkContext, undefined);
+    if (accepted === RESOLVED) {
+      tracker.arm();
+      return RESOLVED;
+    }
+    return accepted.then(
+      () => tracker.arm(),
+      () => tracker.arm(),
+    );
   }
 
   #blocks(list: SinkList | undefined): boolean {
@@ -635,13 +848,40 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     v.abortSignal('signal', o.signal);
     const concurrency = v.positiveInteger('concurrency', o.concurrency ?? 1, true);
     const [capacity, overflow, replay] = this.#sinkOptions(o);
+    const group = o.group === undefined ? undefined : v.string('group', o.group);
+    if (group !== undefined) {
+      if (this.#link === undefined) throw new TypeError('`group` needs the bus to have a `transport`');
+      if (type === undefined) throw new TypeError('`group` applies to on(type, …), not to onAny');
+      if (replay > 0) throw new TypeError('`replay` does not apply to a consumer group (the log replays)');
+      let lists = this.#groups.get(group);
+      if (lists === undefined) this.#groups.set(group, (lists = new Map<string, SinkList>()));
+      const groupLists = lists;
+      const sink = new HandlerSink(
+        this.#core,
+        type,
+        capacity,
+        overflow,
+        o.signal,
+        (s) => this.#remove(s, groupLists),
+        concurrency,
+        handler,
+        false,
+      );
+      if (sink.signal?.aborted === true) {
+        sink.unsubscribe();
+        return sink;
+      }
+      this.#insert(sink, groupLists);
+      this.#link.joinGroup(group);
+      return sink;
+    }
     const sink = new HandlerSink(
       this.#core,
       type,
       capacity,
       overflow,
       o.signal,
-      (s) => this.#unlink(s),
+      (s) => this.#remove(s),
       concurrency,
       handler,
       any,
@@ -660,7 +900,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       capacity,
       overflow,
       o.signal,
-      (s) => this.#unlink(s),
+      (s) => this.#remove(s),
       any,
     );
     this.#attach(sink, replay);
@@ -691,16 +931,17 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       const context = new AsyncResource('sluice.events');
       for (const record of this.#history.list(sink.type, replay)) sink.push(record, context);
     }
-    this.#link(sink);
+    this.#insert(sink);
     return sink;
   }
 
-  #link(sink: Sink): void {
+  /** Appends `sink` to its list: `lists` (the bus's, or a group's) by type, or `onAny`'s. */
+  #insert(sink: Sink, lists = this.#lists): void {
     let list: SinkList;
     if (sink.type === undefined) list = this.#any;
     else {
-      let typed = this.#lists.get(sink.type);
-      if (typed === undefined) this.#lists.set(sink.type, (typed = new SinkList()));
+      let typed = lists.get(sink.type);
+      if (typed === undefined) lists.set(sink.type, (typed = new SinkList()));
       list = typed;
     }
     sink.before = list.tail;
@@ -712,9 +953,9 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     sink.listen();
   }
 
-  /** Unlinks in O(1); `sink.next` is kept so an emit walking the list can step past it. */
-  #unlink(sink: Sink): void {
-    const list = sink.type === undefined ? this.#any : this.#lists.get(sink.type);
+  /** Unlinks in O(1); `sink.after` is kept so an emit walking the list can step past it. */
+  #remove(sink: Sink, lists = this.#lists): void {
+    const list = sink.type === undefined ? this.#any : lists.get(sink.type);
     if (list === undefined) return;
     const { before: prev, after: next } = sink;
     if (prev === undefined) {
@@ -726,17 +967,24 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     sink.before = undefined;
     list.size--;
     this.#subscribers--;
-    if (list.size === 0 && list !== this.#any) this.#lists.delete(sink.type!);
+    if (list.size === 0 && list !== this.#any) lists.delete(sink.type!);
   }
 
   #each(fn: (sink: Sink) => void): void {
-    for (const list of [...this.#lists.values(), this.#any]) {
+    const lists = [...this.#lists.values(), this.#any];
+    for (const groupLists of this.#groups.values()) lists.push(...groupLists.values());
+    for (const list of lists) {
       for (let s = list.head; s !== undefined; s = s.after) fn(s);
     }
   }
 
   /** `close({ signal })` gave up: refuse what waits, drop what is buffered. */
   #abandon(): void {
+    this.#link?.abort();
+    for (const tracker of this.#awaiting.values()) {
+      tracker.fail(new ClosedError(`${this.#name} closed before the event was read back`));
+    }
+    this.#awaiting.clear();
     this.#each((sink) => {
       const blocked = sink.blocked;
       if (blocked !== undefined) {

@@ -64,6 +64,11 @@ export class Tracker {
     if (--this.remaining === 0 && this.#armed) this.#settle();
   }
 
+  /** Settles at once with `error` (the event will never be delivered). */
+  fail(error: unknown): void {
+    this.#reject(error);
+  }
+
   #settle(): void {
     const errors = this.errors;
     if (errors === undefined) this.#resolve();
