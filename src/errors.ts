@@ -14,7 +14,8 @@ export type SluiceErrorCode =
   | 'SLUICE_INVALID_INPUT'
   | 'SLUICE_BATCH_RESULT'
   | 'SLUICE_RATE_LIMITED'
-  | 'SLUICE_RESTART_INTENSITY';
+  | 'SLUICE_RESTART_INTENSITY'
+  | 'SLUICE_OVERLOADED';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -140,4 +141,22 @@ export class RateLimitedError extends SluiceError {
  */
 export class RestartIntensityError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_RESTART_INTENSITY';
+}
+
+/**
+ * Load was shed: a queued call waited `maxQueueWaitMs` or longer for a slot and was rejected
+ * instead of started, because work that old is likely past its caller's deadline (answer 503,
+ * retry elsewhere or later). Distinct from `QueueFullError` (a bound on *how many* wait) and
+ * `TimeoutError` (the caller's own `timeout`). Code `SLUICE_OVERLOADED`.
+ *
+ * @example
+ * ```ts
+ * import { OverloadedError } from 'sluice';
+ * try { await limiter.run(task); } catch (err) {
+ *   if (err instanceof OverloadedError) res.writeHead(503).end();
+ * }
+ * ```
+ */
+export class OverloadedError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_OVERLOADED';
 }
