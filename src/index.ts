@@ -7,3 +7,4 @@ export * from './rate/index.js';
 export * from './rate/redis/index.js';
 export * from './rate/http/index.js';
 export * from './tasks/index.js';
+export * from './resilience/index.js';

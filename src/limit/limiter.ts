@@ -759,7 +759,7 @@ export class Limiter implements AsyncDisposable {
   #armShed(aged: Deque<Waiter, undefined>, now: number): void {
     if (aged.peek() === undefined) return;
     const delay = Math.ceil(aged.stamp + this.#maxWait - now);
-    this.#shedTimer = new Timer(this.#onShedTimer, delay > 0 ? delay : 0);
+    this.#shedTimer = new Timer(this.#onShedTimer, delay > 1 ? delay : 1);
   }
 
   /** The shedding timer: sheds what has waited too long even when no slot frees, re-arms. */
