@@ -171,7 +171,8 @@ export class AdaptiveLimit {
   #minRtt = NaN;
   #windowRtt = NaN;
 
-  // The open window: started at #windowStart (NaN: at the next sample).
+  // The open window (or probe) began at #windowStart (NaN: at the start of the next sample's
+  // task). Only tasks that started inside it count: they ran under the current limit.
   #windowStart = NaN;
   #count = 0;
   #sum = 0;
@@ -185,6 +186,8 @@ export class AdaptiveLimit {
   #probeSum = 0;
   #probeSeen = 0;
   #nextProbe = NaN;
+  /** The first window after a probe saw the ramp back up from `min`: it may not grow the limit. */
+  #rampWindow = false;
 
   #samples = 0;
   #drops = 0;
@@ -270,6 +273,11 @@ export class AdaptiveLimit {
   sample(rttMs: number, inflight: number, dropped = false, now?: number): void {
     if (!(rttMs >= 0) || rttMs === Infinity) return;
     const t = now ?? this.#now();
+    const start = this.#windowStart;
+    // A task that ran longer than the window has been open started under an earlier limit.
+    // (rttMs and t − start are the same subtraction for a task started as the window opened.)
+    if (rttMs > t - start) return;
+    if (start !== start) this.#windowStart = t - rttMs; // NaN: the first sample opens the window
     this.#samples++;
     if (this.#algorithm === 'aimd' && rttMs > this.#timeoutMs) dropped = true;
     if (dropped) this.#drops++;
@@ -277,7 +285,6 @@ export class AdaptiveLimit {
       this.#probeSample(rttMs, inflight, t);
       return;
     }
-    if (this.#windowStart !== this.#windowStart) this.#windowStart = t; // NaN: first sample
     this.#count++;
     this.#sum += rttMs;
     if (inflight > this.#maxInflight) this.#maxInflight = inflight;
@@ -316,8 +323,9 @@ export class AdaptiveLimit {
     if (this.#algorithm === 'aimd') {
       if (this.#windowDrops > 0) next = estimate * this.#backoff;
       else if (2 * this.#maxInflight >= estimate) {
-        // About +1 per `limit` successes (one "round trip" worth), at most doubling per window.
-        next = estimate + Math.min(estimate, (this.#count - this.#windowDrops) / estimate);
+        // +1 per window at most: a window spans several round trips, and an overshoot is only
+        // seen (as drops) at the end of the next one.
+        next = estimate + 1;
       }
     } else {
       // A lower window mean lowers the no-load latency; the first window seeds it if a probe
@@ -328,8 +336,10 @@ export class AdaptiveLimit {
       const gradient = ratio < 0.5 ? 0.5 : ratio > 2 ? 2 : ratio;
       const scaled = estimate * gradient;
       next = scaled + Math.sqrt(scaled);
-      // Only grow a limit that is in use: an idle service says nothing about its capacity.
-      if (next > estimate && 2 * this.#maxInflight < estimate) next = estimate;
+      // Only grow a limit that is in use (an idle service says nothing about its capacity), and
+      // not from the window after a probe, whose tasks started as in-flight climbed from `min`.
+      if (next > estimate && (this.#rampWindow || 2 * this.#maxInflight < estimate)) next = estimate;
+      this.#rampWindow = false;
     }
     this.#count = 0;
     this.#sum = 0;
@@ -343,6 +353,7 @@ export class AdaptiveLimit {
   /** Drops the limit to `min` until `minSamples` samples at that concurrency give the no-load latency. */
   #startProbe(now: number, publish: boolean): void {
     this.#probing = true;
+    this.#windowStart = now;
     this.#deferred = this.#estimate;
     this.#probeCount = 0;
     this.#probeSum = 0;
@@ -353,7 +364,8 @@ export class AdaptiveLimit {
 
   #probeSample(rttMs: number, inflight: number, now: number): void {
     this.#probeSeen++;
-    // Samples of tasks that ran above `min` (started before the drop) do not count.
+    // Only samples taken at `min` in flight count (the Limiter bounds them; a caller feeding
+    // samples by hand might not).
     if (inflight <= this.#min) {
       this.#probeCount++;
       this.#probeSum += rttMs;
@@ -363,6 +375,7 @@ export class AdaptiveLimit {
     if (!enough && this.#probeSeen < this.#deferred + 10 * this.#minSamples) return;
     if (this.#probeCount > 0) this.#minRtt = this.#probeSum / this.#probeCount;
     this.#probing = false;
+    this.#rampWindow = true;
     this.#nextProbe = now + this.#probeIntervalMs;
     this.#count = 0;
     this.#sum = 0;
