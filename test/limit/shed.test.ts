@@ -54,7 +54,7 @@ describe('Limiter maxQueueWaitMs', () => {
     for (const o of await Promise.all(waiting)) {
       assert.equal(o.ok, false);
       assert.ok(o.error instanceof OverloadedError && o.error instanceof SluiceError);
-      assert.equal((o.error).code, 'SLUICE_OVERLOADED');
+      assert.equal(o.error.code, 'SLUICE_OVERLOADED');
       assert.match(
         (o.error as Error).message,
         /^Limiter shed a call that waited 50 ms for a slot \(maxQueueWaitMs: 50\)$/,
