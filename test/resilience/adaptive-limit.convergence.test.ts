@@ -13,7 +13,7 @@ const gradientCeiling = (c: number, buffer = 0.1) => (1 + buffer) * c + Math.sqr
 it('property: gradient settles (mean) in [C, 1.1·C + √(1.1·C) + 2] and keeps ≥ 90% of capacity', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.integer({ min: 3, max: 40 }),
+      fc.integer({ min: 3, max: 30 }),
       fc.integer({ min: 1, max: 100 }),
       async (capacity, initial) => {
         const limit = new AdaptiveLimit({ min: 1, max: 1000, initial, windowMs: 20, probeIntervalMs: 1000 });
@@ -38,7 +38,7 @@ it('property: gradient settles (mean) in [C, 1.1·C + √(1.1·C) + 2] and keeps
         assert.ok(r.meanLatency <= 10 * (ceiling / capacity), `C=${capacity}: latency ${r.meanLatency}`);
       },
     ),
-    { numRuns: 6 },
+    { numRuns: 4 },
   );
 });
 
@@ -64,7 +64,7 @@ it('gradient re-probes its no-load latency: a dependency that got 2× slower kee
 
 it('property: aimd against a dependency that fails past C settles in [0.8·C, 1.15·C]', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 10, max: 40 }), async (capacity) => {
+    fc.asyncProperty(fc.integer({ min: 10, max: 30 }), async (capacity) => {
       const limit = new AdaptiveLimit({ algorithm: 'aimd', min: 1, max: 1000, windowMs: 20 });
       const r = await simulate({
         limit,
@@ -81,6 +81,6 @@ it('property: aimd against a dependency that fails past C settles in [0.8·C, 1.
       );
       assert.ok(r.minLimit >= Math.floor(0.8 * capacity) - 1, `C=${capacity}: min ${r.minLimit}`);
     }),
-    { numRuns: 3 },
+    { numRuns: 2 },
   );
 });
