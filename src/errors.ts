@@ -18,7 +18,8 @@ export type SluiceErrorCode =
   | 'SLUICE_NO_TARGET'
   | 'SLUICE_TARGET_LOAD'
   | 'SLUICE_CIRCUIT_OPEN'
-  | 'SLUICE_TRANSPORT_RESET';
+  | 'SLUICE_TRANSPORT_RESET'
+  | 'SLUICE_OVERLOADED';
 
 /** Options accepted by every sluice error constructor. */
 export interface SluiceErrorOptions {
@@ -234,4 +235,22 @@ export class TransportResetError extends SluiceError {
     this.lastId = options?.lastId;
     this.group = options?.group;
   }
+}
+
+/**
+ * Load was shed: a queued call waited `maxQueueWaitMs` or longer for a slot and was rejected
+ * instead of started, because work that old is likely past its caller's deadline (answer 503,
+ * retry elsewhere or later). Distinct from `QueueFullError` (a bound on *how many* wait) and
+ * `TimeoutError` (the caller's own `timeout`). Code `SLUICE_OVERLOADED`.
+ *
+ * @example
+ * ```ts
+ * import { OverloadedError } from 'sluice';
+ * try { await limiter.run(task); } catch (err) {
+ *   if (err instanceof OverloadedError) res.writeHead(503).end();
+ * }
+ * ```
+ */
+export class OverloadedError extends SluiceError {
+  static override readonly code: SluiceErrorCode = 'SLUICE_OVERLOADED';
 }

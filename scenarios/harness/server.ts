@@ -9,6 +9,12 @@ export { round, timed } from './stats.js';
 export interface RouteOptions {
   /** Answers after this many ms (a real timer). @default 0 */
   readonly latencyMs?: number;
+  /**
+   * Serves at most this many requests of the route at once (a dependency with `capacity`
+   * workers): the rest wait, FIFO, before their `latencyMs` starts, so past `capacity` in flight
+   * throughput stays `capacity / latencyMs` and only latency grows. @default Infinity
+   */
+  readonly capacity?: number;
   /** Fails every k-th request of this route (k = 1: every request). */
   readonly failEvery?: number;
   /** Fails this fraction of requests, drawn from a PRNG seeded with `seed`: the same requests fail every run. */
@@ -45,6 +51,10 @@ interface Route {
   readonly options: RouteOptions;
   readonly stats: RouteStats;
   rng: number;
+  /** Requests being served, and those waiting for a worker (with `capacity`). */
+  busy: number;
+  readonly waiting: (() => void)[];
+  waitingHead: number;
 }
 
 const newStats = (): RouteStats => ({ requests: 0, failures: 0, inFlight: 0, maxInFlight: 0 });
@@ -81,7 +91,15 @@ export class LoopbackServer implements AsyncDisposable {
 
   /** Configures the route at `prefix` (replacing an earlier one) and resets its counters. */
   route(prefix: string, options: RouteOptions = {}): this {
-    this.#routes.set(prefix, { prefix, options, stats: newStats(), rng: (options.seed ?? 1) >>> 0 || 1 });
+    this.#routes.set(prefix, {
+      prefix,
+      options,
+      stats: newStats(),
+      rng: (options.seed ?? 1) >>> 0 || 1,
+      busy: 0,
+      waiting: [],
+      waitingHead: 0,
+    });
     return this;
   }
 
@@ -172,8 +190,34 @@ export class LoopbackServer implements AsyncDisposable {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
+    const serve = (answer: () => void): void => {
+      const capacity = route?.options.capacity;
+      if (route === undefined || capacity === undefined) {
+        setTimeout(answer, latency);
+        return;
+      }
+      const done = (): void => {
+        answer();
+        const next = route.waiting[route.waitingHead];
+        if (next === undefined) {
+          route.busy--;
+          return;
+        }
+        route.waiting[route.waitingHead++] = undefined as never;
+        if (route.waitingHead > 1024 && route.waitingHead * 2 > route.waiting.length) {
+          route.waiting.splice(0, route.waitingHead);
+          route.waitingHead = 0;
+        }
+        next();
+      };
+      const start = (): void => void setTimeout(done, latency);
+      if (route.busy < capacity) {
+        route.busy++;
+        start();
+      } else route.waiting.push(start);
+    };
     req.on('end', () => {
-      setTimeout(() => {
+      serve(() => {
         let status = 200;
         let out: string;
         try {
@@ -203,7 +247,7 @@ export class LoopbackServer implements AsyncDisposable {
           if (status >= 400) s.failures++;
         }
         res.writeHead(status, { 'content-type': 'application/json' }).end(out);
-      }, latency);
+      });
     });
   }
 

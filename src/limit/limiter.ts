@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { ClosedError, QueueFullError, TimeoutError } from '../errors.js';
+import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../errors.js';
 import { channels } from '../internal/channels.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
@@ -8,14 +8,18 @@ import { reportError } from '../internal/report.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
+import { AdaptiveLimit } from '../resilience/adaptive-limit.js';
 
 /** Options of {@link Limiter}. */
 export interface LimiterOptions {
   /**
-   * How many tasks (or permits) may run at once: a positive integer or `Infinity`.
-   * Change it later with {@link Limiter.resize}.
+   * How many tasks (or permits) may run at once: a positive integer or `Infinity` (change it
+   * later with {@link Limiter.resize}); or an {@link AdaptiveLimit} that sets it from the
+   * latency and failures of the tasks this limiter runs, `'adaptive'` for one with the default
+   * options (gradient, limits `[1, 1000]`, starting at 20). Only an adaptive limiter measures
+   * task latency for that purpose.
    */
-  readonly concurrency: number;
+  readonly concurrency: number | 'adaptive' | AdaptiveLimit;
   /**
    * How many tasks may wait for a slot. When the queue is full, `run` / `acquire` reject at
    * once with `QueueFullError` (`SLUICE_QUEUE_FULL`). `Infinity` must be spelled explicitly.
@@ -25,7 +29,19 @@ export interface LimiterOptions {
    */
   readonly maxQueue?: number | undefined;
   /**
-   * Time source for the `queueWaitMs` / `runMs` statistics, in ms.
+   * Load shedding: a queued call that has waited this long (ms, or a string like `'100ms'`)
+   * without getting a slot is rejected with `OverloadedError` (`SLUICE_OVERLOADED`) instead of
+   * started, oldest first, whatever its priority: an overloaded limiter sheds the work its
+   * callers have likely given up on instead of queueing it into their timeouts. Checked
+   * whenever a slot frees, and by one timer armed for the oldest waiter (none per waiter), so
+   * no call waits longer than this plus the timer's lateness. Cost when set: every queued
+   * call holds a waiter record and one exact clock reading.
+   * @default Infinity (no shedding)
+   */
+  readonly maxQueueWaitMs?: number | string | undefined;
+  /**
+   * Time source for the `queueWaitMs` / `runMs` statistics, `maxQueueWaitMs` and the samples of
+   * an adaptive `concurrency`, in ms.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -80,6 +96,8 @@ export interface LimiterStats {
   readonly aborted: number;
   /** Left the queue because their `timeout` passed. */
   readonly timedOut: number;
+  /** Left the queue because they waited `maxQueueWaitMs` or longer (`OverloadedError`). */
+  readonly shed: number;
   /** Sum of the time started tasks spent queued, in ms. */
   readonly queueWaitMs: number;
   /** Sum of the run time (or permit hold time) of finished tasks, in ms. */
@@ -149,6 +167,8 @@ function capture(resolve: Resolve, reject: Reject): void {
 }
 
 const channel = channels('limit', ['enqueue', 'start', 'end', 'reject', 'error']);
+/** Options of a call queued through the waiter path only because shedding needs a record. */
+const NO_OPTIONS: RunOptions = Object.freeze({});
 
 /**
  * A permit from {@link Limiter.acquire}: holds one slot until released. Releasing is
@@ -228,6 +248,14 @@ export class Limiter implements AsyncDisposable {
   /** Latest clock reading; enqueue stamps reuse it for up to 64 calls (see `#stamp`). */
   #lastNow = 0;
   #stamps = 0;
+  /** The AdaptiveLimit that sets `#concurrency`, if any. */
+  readonly #adaptive: AdaptiveLimit | undefined;
+  /** `maxQueueWaitMs`; with it, `#aged` holds every waiter in arrival order (oldest first). */
+  readonly #maxWait: number;
+  readonly #aged: Deque<Waiter, undefined> | undefined;
+  /** The one shedding timer, armed for the oldest waiter's deadline. */
+  #shedTimer: Timer | undefined;
+  #shed = 0;
 
   #submitted = 0;
   #completed = 0;
@@ -241,11 +269,28 @@ export class Limiter implements AsyncDisposable {
   constructor(options: LimiterOptions) {
     v.options('options', options);
     const o: Partial<LimiterOptions> = options ?? {};
-    this.#concurrency = v.positiveInteger('concurrency', o.concurrency, true);
+    const concurrency = o.concurrency;
+    const adaptive =
+      concurrency === 'adaptive'
+        ? new AdaptiveLimit({ clock: o.clock, name: o.name })
+        : concurrency instanceof AdaptiveLimit
+          ? concurrency
+          : undefined;
+    this.#concurrency =
+      adaptive === undefined ? v.positiveInteger('concurrency', concurrency, true) : adaptive.limit;
+    this.#maxWait =
+      o.maxQueueWaitMs === undefined ? Infinity : v.positiveDuration('maxQueueWaitMs', o.maxQueueWaitMs);
+    this.#aged = this.#maxWait === Infinity ? undefined : new Deque<Waiter, undefined>(isDead);
     this.#maxQueue = v.nonNegativeInteger('maxQueue', o.maxQueue === undefined ? 10_000 : o.maxQueue, true);
     this.#clock = o.clock === undefined ? monotonicClock : v.clock('clock', o.clock);
     this.#name = o.name === undefined ? 'Limiter' : v.string('name', o.name);
     this.#default = { priority: 0, queue: new Deque<Entry, typeof ACQUIRE>(isDead), heapIndex: -1 };
+    // Last: an AdaptiveLimit is taken only by a limiter whose options are all valid.
+    this.#adaptive = adaptive;
+    adaptive?.attach((limit, now) => {
+      this.#concurrency = limit;
+      if (this.#queued > 0 && this.#running < limit) this.#drain(now);
+    });
   }
 
   static {
@@ -253,6 +298,8 @@ export class Limiter implements AsyncDisposable {
       const now = limiter.#now();
       limiter.#runMs += now - acquiredAt;
       limiter.#completed++;
+      if (limiter.#adaptive !== undefined)
+        limiter.#adaptive.sample(now - acquiredAt, limiter.#running, false, now);
       limiter.#release(now);
     };
   }
@@ -262,9 +309,14 @@ export class Limiter implements AsyncDisposable {
     return this.#name;
   }
 
-  /** Current concurrency bound. */
+  /** Current concurrency bound (an adaptive one's current limit). */
   get concurrency(): number {
     return this.#concurrency;
+  }
+
+  /** The {@link AdaptiveLimit} that sets `concurrency`, or `undefined` for a fixed one. */
+  get adaptive(): AdaptiveLimit | undefined {
+    return this.#adaptive;
   }
 
   /** Tasks or permits holding a slot now (same as `stats.running`, without the snapshot). */
@@ -295,6 +347,7 @@ export class Limiter implements AsyncDisposable {
       rejected: this.#rejected,
       aborted: this.#aborted,
       timedOut: this.#timedOut,
+      shed: this.#shed,
       queueWaitMs: this.#queueWaitMs,
       runMs: this.#runMs,
     };
@@ -321,6 +374,7 @@ export class Limiter implements AsyncDisposable {
       this.#running++;
       return this.#execute(fn, start);
     }
+    if (this.#aged !== undefined) return this.#enqueue(fn, NO_OPTIONS) as Promise<T>;
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise(capture) as Promise<T>;
@@ -340,6 +394,7 @@ export class Limiter implements AsyncDisposable {
       this.#running++;
       return Promise.resolve(new Permit(this, start));
     }
+    if (this.#aged !== undefined) return this.#enqueue(undefined, NO_OPTIONS) as Promise<Permit>;
     const refused = this.#refusal();
     if (refused !== undefined) return Promise.reject(refused);
     const promise = new Promise(capture) as Promise<Permit>;
@@ -356,8 +411,12 @@ export class Limiter implements AsyncDisposable {
   /**
    * Changes the bound immediately: growing starts queued work at once, shrinking lets
    * running work finish and starts nothing new until `running` drops below the new bound.
+   * Throws a `TypeError` on a limiter whose concurrency is adaptive (it sets its own).
    */
   resize(concurrency: number): void {
+    if (this.#adaptive !== undefined) {
+      throw new TypeError(`${this.#name} has an adaptive concurrency: its AdaptiveLimit sets it`);
+    }
     this.#concurrency = v.positiveInteger('concurrency', concurrency, true);
     if (this.#queued > 0) this.#drain(this.#now());
   }
@@ -397,6 +456,8 @@ export class Limiter implements AsyncDisposable {
     const levels = [this.#default, ...this.#byPriority.values()];
     this.#levels.clear();
     this.#byPriority.clear();
+    this.#shedTimer?.cancel();
+    this.#shedTimer = undefined;
     for (const level of levels) {
       level.queue.drain((entry) => {
         this.#queued--;
@@ -412,6 +473,8 @@ export class Limiter implements AsyncDisposable {
         }
       });
     }
+    // Every waiter in it was just settled through its level: drop the tombstones.
+    this.#aged?.drain(() => undefined);
     this.#closing = this.onIdle();
     return this.#closing;
   }
@@ -490,7 +553,8 @@ export class Limiter implements AsyncDisposable {
         );
       }, ms);
     }
-    this.#push(level, waiter, undefined);
+    if (this.#aged === undefined) this.#push(level, waiter, undefined);
+    else this.#pushAged(level, waiter, this.#aged);
     return promise;
   }
 
@@ -515,6 +579,7 @@ export class Limiter implements AsyncDisposable {
     const level = waiter.level;
     level.queue.markDead();
     if (level.queue.size === 0) this.#dropLevel(level);
+    this.#aged?.markDead();
     reject(reason);
     if (this.#running === 0 && this.#queued === 0) this.#notifyIdle();
   }
@@ -607,6 +672,7 @@ export class Limiter implements AsyncDisposable {
     if (ok) this.#completed++;
     else this.#failed++;
     if (channel.end.hasSubscribers) channel.end.publish({ limiter: this, name: this.#name, ok });
+    if (this.#adaptive !== undefined) this.#adaptive.sample(now - start, this.#running, !ok, now);
     this.#release(now);
   }
 
@@ -617,9 +683,20 @@ export class Limiter implements AsyncDisposable {
     else if (this.#running === 0) this.#notifyIdle();
   }
 
-  /** Starts queued entries while slots are free; they start at `now`. */
+  /**
+   * Starts queued entries while slots are free; they start at `now`. With `maxQueueWaitMs`,
+   * every waiter that has waited that long is shed first (each once: amortised O(1)).
+   */
   #drain(now: number): void {
+    const aged = this.#aged;
     while (this.#running < this.#concurrency && this.#queued > 0) {
+      if (aged !== undefined) {
+        this.#shedExpired(aged, now);
+        if (this.#queued === 0) {
+          if (this.#running === 0) this.#notifyIdle();
+          return;
+        }
+      }
       const level = this.#levels.peek() as Level;
       const queue = level.queue;
       const entry = queue.shift() as Entry;
@@ -631,6 +708,7 @@ export class Limiter implements AsyncDisposable {
         const resolve = entry.resolve as Resolve;
         const task = entry.task;
         this.#settleWaiter(entry);
+        aged?.markDead();
         if (task === undefined) resolve(new Permit(this, now));
         else void entry.runInAsyncScope(this.#executeQueued, this, task, resolve, now);
       } else if (entry instanceof Queued) {
@@ -640,6 +718,59 @@ export class Limiter implements AsyncDisposable {
       }
     }
   }
+
+  /** Queues a waiter on its level and in `aged`, stamped with an exact reading (shedding is timed from it). */
+  #pushAged(level: Level, waiter: Waiter, aged: Deque<Waiter, undefined>): void {
+    const now = this.#now();
+    if (level.queue.size === 0) this.#levels.push(level);
+    level.queue.push(waiter, undefined, now);
+    aged.push(waiter, undefined, now);
+    this.#queued++;
+    if (channel.enqueue.hasSubscribers)
+      channel.enqueue.publish({ limiter: this, name: this.#name, priority: level.priority });
+    if (this.#shedTimer === undefined || !this.#shedTimer.pending) this.#armShed(aged, now);
+  }
+
+  /** Rejects, oldest first, every waiter that has waited `maxQueueWaitMs` or longer at `now`. */
+  #shedExpired(aged: Deque<Waiter, undefined>, now: number): void {
+    const maxWait = this.#maxWait;
+    for (let waiter = aged.peek(); waiter !== undefined; waiter = aged.peek()) {
+      const waited = now - aged.stamp;
+      if (!(waited >= maxWait)) return;
+      aged.shift();
+      const reject = waiter.reject as Reject;
+      this.#settleWaiter(waiter);
+      this.#queued--;
+      this.#shed++;
+      const level = waiter.level;
+      level.queue.markDead();
+      if (level.queue.size === 0) this.#dropLevel(level);
+      if (channel.reject.hasSubscribers)
+        channel.reject.publish({ limiter: this, name: this.#name, reason: 'shed', waitedMs: waited });
+      reject(
+        new OverloadedError(
+          `${this.#name} shed a call that waited ${Math.round(waited)} ms for a slot (maxQueueWaitMs: ${maxWait})`,
+        ),
+      );
+    }
+  }
+
+  /** Arms the shedding timer for the oldest waiter's deadline, if anyone waits. */
+  #armShed(aged: Deque<Waiter, undefined>, now: number): void {
+    if (aged.peek() === undefined) return;
+    const delay = Math.ceil(aged.stamp + this.#maxWait - now);
+    this.#shedTimer = new Timer(this.#onShedTimer, delay > 1 ? delay : 1);
+  }
+
+  /** The shedding timer: sheds what has waited too long even when no slot frees, re-arms. */
+  readonly #onShedTimer = (): void => {
+    const aged = this.#aged;
+    if (aged === undefined || this.#closed) return;
+    const now = this.#now();
+    this.#shedExpired(aged, now);
+    if (this.#running === 0 && this.#queued === 0) this.#notifyIdle();
+    this.#armShed(aged, now);
+  };
 
   #notifyIdle(): void {
     const idle = this.#idle;

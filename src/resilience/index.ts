@@ -20,3 +20,10 @@ export {
 } from './circuit-breaker.js';
 export { Hedger, hedge, type HedgeOptions, type HedgerOptions, type HedgerStats } from './hedge.js';
 export { Bulkhead, bulkhead } from './bulkhead.js';
+export {
+  AdaptiveLimit,
+  type AdaptiveAlgorithm,
+  type AdaptiveLimitChange,
+  type AdaptiveLimitOptions,
+  type AdaptiveLimitStats,
+} from './adaptive-limit.js';

@@ -38,6 +38,20 @@ describe('LoopbackServer', () => {
     );
   });
 
+  it('serves at most `capacity` requests of a route at once; the rest wait FIFO', async () => {
+    await withServer(
+      (s) => s.route('/workers', { latencyMs: 40, capacity: 2 }),
+      async (s) => {
+        const { ms } = await timed(() =>
+          Promise.all(Array.from({ length: 6 }, () => s.client.get('/workers'))),
+        );
+        // 6 requests, 2 workers, 40 ms each: three rounds.
+        assert.ok(ms >= 119 && ms < 2000, `${ms}`);
+        assert.equal(s.routeStats('/workers').requests, 6);
+      },
+    );
+  });
+
   it('fails every k-th request, or a seeded fraction the same way every run', async () => {
     await withServer(
       (s) => s.route('/k', { failEvery: 3, failStatus: 503 }).route('/rate', { failRate: 0.3, seed: 42 }),
