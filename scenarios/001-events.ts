@@ -381,7 +381,7 @@ const eventBurst: Scenario = {
         soakHeapMiB: sluiceSoak.growth.map(mib).join(' → '),
       },
       headline: {
-        measure: 'max handlers in flight',
+        measure: 'peak concurrent handlers',
         naive: naiveProbe.maxInFlight,
         sluice: probe.maxInFlight,
         better: 'lower',
