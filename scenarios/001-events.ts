@@ -143,23 +143,23 @@ class Probe {
  * awaited by nobody; no dedup, no bound.
  */
 class NaiveBus {
-  readonly history: { type: string; payload: unknown; at: number }[] = [];
+  readonly history: { type: string; payload: AgentUpdated; at: number }[] = [];
   tasksSpawned = 0;
   /** Instrumentation only (the naive bus keeps no handle): lets the scenario wait for the tasks. */
   readonly untracked = new Set<Promise<void>>();
-  readonly #handlers = new Map<string, ((payload: never) => Promise<void>)[]>();
+  readonly #handlers = new Map<string, ((payload: AgentUpdated) => Promise<void>)[]>();
 
-  on<P>(type: string, handler: (payload: P) => Promise<void>): void {
+  on(type: string, handler: (payload: AgentUpdated) => Promise<void>): void {
     const list = this.#handlers.get(type) ?? [];
-    list.push(handler as (payload: never) => Promise<void>);
+    list.push(handler);
     this.#handlers.set(type, list);
   }
 
-  emit(type: string, payload: unknown): void {
+  emit(type: string, payload: AgentUpdated): void {
     this.history.push({ type, payload, at: Date.now() });
     for (const handler of this.#handlers.get(type) ?? []) {
       this.tasksSpawned++;
-      const task = Promise.resolve(payload as never)
+      const task = Promise.resolve(payload)
         .then(handler)
         .catch(() => undefined);
       this.untracked.add(task);
@@ -315,7 +315,8 @@ const eventBurst: Scenario = {
     // Flat: from the first checkpoint (the history ring is full by then) to the last.
     const sluiceDrift = last(sluiceSoak.growth) - first(sluiceSoak.growth);
     const naiveDrift = last(naiveSoak.growth) - first(naiveSoak.growth);
-    const heapFlat = gc === undefined || (sluiceDrift < MiB && naiveDrift > 4 * Math.max(sluiceDrift, MiB / 4));
+    const heapFlat =
+      gc === undefined || (sluiceDrift < MiB && naiveDrift > 4 * Math.max(sluiceDrift, MiB / 4));
 
     const pairs = unique * HANDLERS.length;
     const historyIds = history.map((e) => e.payload.id);
