@@ -50,7 +50,9 @@ export interface HandlerErrorInfo {
 export interface EventBusOptions<Events extends EventMap> {
   /**
    * Handler calls running at once across the whole bus; further handlers wait for a slot (each
-   * subscriber keeps its order). `Infinity` must be spelled.
+   * subscriber keeps its order). `Infinity` must be spelled. Each subscriber also has its own
+   * bound, `concurrency` in `on()`, which is 1 by default: one handler alone runs up to 100 calls
+   * at once only with `concurrency: 100`.
    * @default 100
    */
   readonly maxConcurrentHandlers?: number | undefined;
@@ -606,7 +608,12 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       const link = this.#link;
       // Over a transport: appends finish, the read loop delivers up to this bus's own last
       // event, then the loops stop; handlers then run what was delivered.
-      this.#closing = link === undefined ? idle() : link.close().then(idle);
+      this.#closing = (link === undefined ? idle() : link.close().then(idle)).then(() => {
+        // Nothing is left to run: handler subscriptions end (disposed, unlinked).
+        this.#each((sink) => {
+          if (sink instanceof HandlerSink) sink.unsubscribe();
+        });
+      });
       const end = (): void =>
         this.#each((sink) => {
           if (sink instanceof IteratorSink) sink.finish();

@@ -575,7 +575,11 @@ export class IteratorSink extends Sink implements AsyncIterableIterator<unknown>
       this.#failed = false;
       return Promise.reject(this.#error);
     }
-    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.#ended) {
+      // The bus closed and everything buffered was read: the subscription ends.
+      if (!this.disposed) this.unsubscribe();
+      return Promise.resolve({ value: undefined, done: true });
+    }
     return new Promise((resolve, reject) => this.#waiters.push(resolve, reject, 0));
   }
 
@@ -591,7 +595,7 @@ export class IteratorSink extends Sink implements AsyncIterableIterator<unknown>
   /** Ends iteration once the buffer is read (the bus closed). */
   finish(): void {
     this.#ended = true;
-    if (this.buffer.size === 0) this.#flushWaiters();
+    if (this.buffer.size === 0) this.unsubscribe();
   }
 
   protected wake(): void {

@@ -196,9 +196,9 @@ describe('EventBus: delivery', () => {
     await bus.emit('tick', 1);
     await bus.emit('tick', 2);
     assert.deepEqual(await Promise.all(onces), [1, 1, 1, 1, 1]);
+    assert.equal(bus.stats.subscribers, 1);
     await bus.close();
     assert.deepEqual(got, ['late1', 'late2']);
-    assert.equal(bus.stats.subscribers, 1);
   });
 });
 
@@ -553,6 +553,22 @@ describe('EventBus: close', () => {
     assert.equal(ran, 1);
     assert.equal(bus.stats.dropped, 1);
     assert.equal(bus.stats.waiting, 0);
+  });
+
+  it('after close, subscriptions end: handlers at once, iterators once read', async () => {
+    const bus = new EventBus<Events>();
+    const iter = bus.subscribe('tick');
+    const sub = bus.on('tick', () => undefined);
+    await bus.emit('tick', 1);
+    await bus.close();
+    assert.equal(sub.disposed, true);
+    assert.equal(iter.disposed, false, 'one event is still to be read');
+    const got: number[] = [];
+    for await (const n of iter) got.push(n);
+    assert.deepEqual(got, [1]);
+    assert.equal(iter.disposed, true);
+    assert.equal(bus.stats.subscribers, 0);
+    assert.equal(bus.stats.dropped, 0);
   });
 
   it('await using closes the bus', async () => {
