@@ -598,11 +598,18 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     fan.signal = signal;
     fan.pending = undefined;
     let refused = 0;
+    let untracked = 0;
     for (let s = typed?.head; s !== undefined; s = s.after) {
-      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+      if (!s.disposed && s.offer(fan) === Offer.Refused) {
+        refused++;
+        if (!s.tracks) untracked++;
+      }
     }
     for (let s = this.#any.head; s !== undefined; s = s.after) {
-      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+      if (!s.disposed && s.offer(fan) === Offer.Refused) {
+        refused++;
+        if (!s.tracks) untracked++;
+      }
     }
     const pending = fan.pending as PendingEmit | undefined;
     fan.pending = undefined;
@@ -612,8 +619,15 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       const error = new QueueFullError(
         `${this.#name}: ${refused} subscriber(s) of '${type}' refused the event (overflow: 'error')`,
       );
-      if (pending === undefined) return Promise.reject(error);
-      return pending.promise.then(() => Promise.reject(error));
+      if (tracker !== undefined) {
+        // emitAndWait: a refusal is one of its failures, and it still waits for the handlers that
+        // took the event (handler refusals are already in the tracker; add the iterators').
+        if (untracked > 0) {
+          tracker.remaining++;
+          tracker.done(error, true);
+        }
+      } else if (pending === undefined) return Promise.reject(error);
+      else return pending.promise.then(() => Promise.reject(error));
     }
     return pending === undefined ? RESOLVED : pending.promise;
   }
