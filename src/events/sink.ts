@@ -659,8 +659,10 @@ export class OnceSink extends Sink {
     const record = this.take();
     if (record === undefined) return;
     this.handOver(record);
-    this.resolve(record.payload);
     this.unsubscribe();
+    // Resolving with a payload reads its `then` (user code, which may emit): never inside the
+    // fan-out of the emit that delivered it.
+    queueMicrotask(() => this.resolve(record.payload));
   }
 
   protected ended(): void {
