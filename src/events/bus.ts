@@ -563,6 +563,17 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
   ): Promise<void> {
     const core = this.#core;
     const now = core.clock.now();
+    // Refused before dedup records the key: a retry of a refused emit is not a duplicate.
+    if (
+      core.pendingEmits >= this.#maxPendingEmits &&
+      (this.#blocks(this.#lists.get(type)) || this.#blocks(this.#any))
+    ) {
+      return Promise.reject(
+        new QueueFullError(
+          `${this.#name}: ${core.pendingEmits} emits are waiting (maxPendingEmits: ${this.#maxPendingEmits})`,
+        ),
+      );
+    }
     if (this.#dedup !== undefined) {
       let key: string;
       try {
@@ -580,14 +591,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         return RESOLVED;
       }
     }
-    const typed = this.#lists.get(type);
-    if (core.pendingEmits >= this.#maxPendingEmits && (this.#blocks(typed) || this.#blocks(this.#any))) {
-      return Promise.reject(
-        new QueueFullError(
-          `${this.#name}: ${core.pendingEmits} emits are waiting (maxPendingEmits: ${this.#maxPendingEmits})`,
-        ),
-      );
-    }
+    const typed = this.#lists.get(type); // after dedupKey, which may have (un)subscribed
     const record = new EventRecord(type, payload, ++this.#seq, now, undefined, tracker);
     this.#emitted++;
     this.#history.push(record);
