@@ -702,6 +702,19 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const core = this.#core;
+    // Refused before dedup records the key: a retry of a refused emit is not a duplicate. An
+    // entry read from a transport (`id`) is never refused: the read loop waits for room itself.
+    if (
+      id === undefined &&
+      core.pendingEmits >= this.#maxPendingEmits &&
+      (this.#blocks(this.#lists.get(type)) || this.#blocks(this.#any))
+    ) {
+      return Promise.reject(
+        new QueueFullError(
+          `${this.#name}: ${core.pendingEmits} emits are waiting (maxPendingEmits: ${this.#maxPendingEmits})`,
+        ),
+      );
+    }
     if (this.#dedup !== undefined) {
       let key: string;
       try {
@@ -719,14 +732,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         return RESOLVED;
       }
     }
-    const typed = this.#lists.get(type);
-    if (core.pendingEmits >= this.#maxPendingEmits && (this.#blocks(typed) || this.#blocks(this.#any))) {
-      return Promise.reject(
-        new QueueFullError(
-          `${this.#name}: ${core.pendingEmits} emits are waiting (maxPendingEmits: ${this.#maxPendingEmits})`,
-        ),
-      );
-    }
+    const typed = this.#lists.get(type); // after dedupKey, which may have (un)subscribed
     const record = new EventRecord(type, payload, ++this.#seq, now, id, tracker);
     this.#emitted++;
     this.#history.push(record);
@@ -748,22 +754,37 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     fan.signal = signal;
     fan.pending = undefined;
     let refused = 0;
+    let untracked = 0;
     for (let s = typed?.head; s !== undefined; s = s.after) {
-      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+      if (!s.disposed && s.offer(fan) === Offer.Refused) {
+        refused++;
+        if (!s.tracks) untracked++;
+      }
     }
     for (let s = any?.head; s !== undefined; s = s.after) {
-      if (!s.disposed && s.offer(fan) === Offer.Refused) refused++;
+      if (!s.disposed && s.offer(fan) === Offer.Refused) {
+        refused++;
+        if (!s.tracks) untracked++;
+      }
     }
     const pending = fan.pending as PendingEmit | undefined;
     fan.pending = undefined;
     fan.context = undefined;
     fan.signal = undefined;
     if (refused > 0) {
+      const tracker = EventRecord.trackerOf(record);
       const error = new QueueFullError(
         `${this.#name}: ${refused} subscriber(s) of '${record.type}' refused the event (overflow: 'error')`,
       );
-      if (pending === undefined) return Promise.reject(error);
-      return pending.promise.then(() => Promise.reject(error));
+      if (tracker !== undefined) {
+        // emitAndWait: a refusal is one of its failures, and it still waits for the handlers that
+        // took the event (handler refusals are already in the tracker; add the iterators').
+        if (untracked > 0) {
+          tracker.remaining++;
+          tracker.done(error, true);
+        }
+      } else if (pending === undefined) return Promise.reject(error);
+      else return pending.promise.then(() => Promise.reject(error));
     }
     return pending === undefined ? RESOLVED : pending.promise;
   }

@@ -46,8 +46,8 @@ export class Core {
   running = 0;
   /** Bus slots promised to parked subscribers that were woken but have not run yet. */
   reserved = 0;
-  /** Subscribers waiting for a bus slot, oldest first. */
-  readonly parked = new Deque<() => void, undefined>(() => false);
+  /** Subscribers waiting for a bus slot, oldest first (one disposed meanwhile is a tombstone). */
+  readonly parked = new Deque<HandlerSink, undefined>((sink) => sink.disposed);
   /** Events buffered in handler subscribers (what `close()` waits for, with `running`). */
   work = 0;
   pendingEmits = 0;
@@ -99,7 +99,9 @@ export class Core {
   release(): void {
     if (this.parked.size > 0 && this.running + this.reserved < this.maxRunning) {
       this.reserved++;
-      queueMicrotask(this.parked.shift()!);
+      const sink = this.parked.shift()!;
+      sink.queued = false;
+      queueMicrotask(sink.unpark);
     }
   }
 }
@@ -433,7 +435,9 @@ export class HandlerSink extends Sink {
   #scheduled = false;
   #draining = false;
   #parked = false;
-  readonly #unpark = (): void => {
+  /** Whether this subscriber sits in `core.parked` (until `release` takes it out). */
+  queued = false;
+  readonly unpark = (): void => {
     this.#parked = false;
     this.#drain(true);
   };
@@ -465,7 +469,13 @@ export class HandlerSink extends Sink {
   }
 
   protected ended(): void {
-    // The drain loop sees the empty buffer and stops.
+    // The drain loop sees the empty buffer and stops. A parked subscriber leaves the bus's queue
+    // now (a tombstone), not only once a slot frees: else a saturated bus keeps every
+    // subscriber disposed meanwhile.
+    if (this.queued) {
+      this.queued = false;
+      this.core.parked.markDead();
+    }
   }
 
   /** A handler call finished (from its promise's callbacks). */
@@ -488,7 +498,8 @@ export class HandlerSink extends Sink {
       } else if (core.running + core.reserved >= core.maxRunning || core.parked.size > 0) {
         if (!this.#parked && this.buffer.size > 0) {
           this.#parked = true;
-          core.parked.push(this.#unpark, undefined, 0);
+          this.queued = true;
+          core.parked.push(this, undefined, 0);
         }
         break;
       }
@@ -652,8 +663,10 @@ export class OnceSink extends Sink {
     const record = this.take();
     if (record === undefined) return;
     this.handOver(record);
-    this.resolve(record.payload);
     this.unsubscribe();
+    // Resolving with a payload reads its `then` (user code, which may emit): never inside the
+    // fan-out of the emit that delivered it.
+    queueMicrotask(() => this.resolve(record.payload));
   }
 
   protected ended(): void {
