@@ -135,8 +135,10 @@ export interface EventBusOptions<Events extends EventMap> {
   readonly consumer?: string | undefined;
   /**
    * A group event taken by a consumer and not acknowledged within this many ms (its handler
-   * failed, or the process died) is claimed and delivered again. Longer than your slowest
-   * handler, or a slow success is handled twice.
+   * failed, or the process died) is claimed and delivered again. A bus takes group events only
+   * as fast as its group handlers run (their `concurrency`, summed), so this bounds one
+   * handler call: make it longer than your slowest, or a slow success in one process may be
+   * handled again by another.
    * @default 30_000
    */
   readonly claimAfterMs?: number | string | undefined;
@@ -351,6 +353,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
           deliver: (entry) => this.#deliver(entry),
           deliverGroup: (group, entry, settle) => this.#deliverGroup(group, entry, settle),
           report: (error, where) => reportError(channel.transport, error, this, where),
+          groupCapacity: (group) => this.#groupCapacity(group),
         },
         { start, consumer, claimAfterMs },
       );
@@ -789,6 +792,17 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     return pending === undefined ? RESOLVED : pending.promise;
   }
 
+  /** Group entries this bus takes at once: the group handlers' concurrency, summed. */
+  #groupCapacity(group: string): number {
+    let capacity = 0;
+    for (const list of this.#groups.get(group)?.values() ?? []) {
+      for (let s = list.head; s !== undefined; s = s.after) {
+        if (s instanceof HandlerSink && !s.disposed) capacity += s.concurrency;
+      }
+    }
+    return capacity;
+  }
+
   /** An entry read from the transport's log: delivered to the local subscribers. */
   #deliver(entry: TransportEntry): Promise<void> {
     if (entry.error !== undefined) {
@@ -826,8 +840,13 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     }
     const typed = this.#groups.get(group)?.get(entry.type);
     if (typed === undefined || typed.size === 0) {
-      this.#core.dropped++;
-      settle(true);
+      // No handler of this group here any more (all unsubscribed): left pending, for the
+      // group's other consumers. A type this bus's group never handles: acknowledged, counted.
+      if (this.#groupCapacity(group) === 0) settle(false);
+      else {
+        this.#core.dropped++;
+        settle(true);
+      }
       return RESOLVED;
     }
     const now = this.#core.clock.now();
@@ -846,6 +865,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       `'${entry.type}' (${entry.id})`,
       () => settle(true),
       () => settle(false),
+      true,
     );
     const record = new EventRecord(entry.type, entry.payload, ++this.#seq, now, entry.id, tracker);
     const accepted = this.#fanOut(record, typed, undefined, this.#linkContext, undefined);

@@ -47,10 +47,26 @@ export class Tracker {
   readonly #reject: (error: unknown) => void;
   readonly #label: string;
 
-  constructor(label: string, resolve: () => void, reject: (error: unknown) => void) {
+  /**
+   * `strict`: a subscriber that leaves without running the handler (unsubscribed, or the bus
+   * gave up closing) counts as a failure — a consumer-group event must then stay unacknowledged.
+   * Otherwise (`emitAndWait`) it only stops being waited for.
+   */
+  constructor(
+    label: string,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    readonly strict = false,
+  ) {
     this.#label = label;
     this.#resolve = resolve;
     this.#reject = reject;
+  }
+
+  /** A subscriber left with the event unhandled. */
+  left(): void {
+    if (this.strict) this.done(new Error(`${this.#label}: the subscriber left before handling it`), true);
+    else this.done();
   }
 
   /** Called once every subscriber has been offered the event. */

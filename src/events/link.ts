@@ -21,6 +21,11 @@ export interface LinkHost {
   deliverGroup(group: string, entry: GroupEntry, settle: (ack: boolean) => void): Promise<void>;
   /** Reports a transport failure (counted, published). */
   report(error: unknown, where: string): void;
+  /**
+   * How many entries of `group` this bus may hold at once (delivered, not yet settled): the
+   * group loop reads no more, so nothing waits here long enough to be claimed from under it.
+   */
+  groupCapacity(group: string): number;
 }
 
 /** Options of the link, validated by the bus. */
@@ -78,6 +83,8 @@ export class TransportLink {
   readonly #started: Promise<void>;
   readonly #loops: Promise<void>[] = [];
   readonly #groups = new Set<string>();
+  /** Group loops waiting for room or for a handler, by group. */
+  readonly #wakers = new Map<string, () => void>();
   #draining = false;
   #caughtUp: (() => void) | undefined = undefined;
   /** Appends that failed (their emits rejected). */
@@ -127,7 +134,11 @@ export class TransportLink {
 
   /** Starts a consumer-group loop (once per group). */
   joinGroup(group: string): void {
-    if (this.#groups.has(group)) return;
+    if (this.#groups.has(group)) {
+      // A new handler: the loop may be waiting for one (or for more room).
+      this.#wakers.get(group)?.();
+      return;
+    }
     this.#groups.add(group);
     this.#loops.push(this.#groupLoop(group));
   }
@@ -242,40 +253,64 @@ export class TransportLink {
     const { consumer, claimAfterMs } = this.#options;
     const signal = this.#stop.signal;
     const startId = this.#options.start === 'oldest' ? '0' : '$';
+    // Entries delivered here and not yet settled: never claimed back, and bounded.
+    const held = new Set<string>();
+    let room: (() => void) | undefined;
+    const settled = (id: string, ack: boolean): void => {
+      held.delete(id);
+      if (ack) this.#ack(group, id);
+      room?.();
+    };
     let created = false;
     let attempt = 0;
     let nextClaim = 0;
     while (!signal.aborted) {
+      // No group handler here (all unsubscribed): read nothing until one subscribes again,
+      // rather than take events from the processes that do handle them.
+      const capacity = Math.min(READ_COUNT, this.#host.groupCapacity(group));
+      if (held.size >= capacity) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            signal.removeEventListener('abort', done);
+            room = undefined;
+            this.#wakers.delete(group);
+            resolve();
+          };
+          room = done;
+          this.#wakers.set(group, done);
+          signal.addEventListener('abort', done, { once: true });
+        });
+        continue;
+      }
+      const count = capacity - held.size;
       try {
         if (!created) {
           await transport.createGroup(group, startId);
           created = true;
         }
-        let entries: GroupEntry[];
+        let entries: GroupEntry[] = [];
         const now = Date.now();
         if (now >= nextClaim) {
           // Entries a consumer took and never acknowledged (it failed, or it died): ours now.
+          // Those this bus still holds are still being handled here: left alone.
           nextClaim = now + Math.max(1, claimAfterMs / 2);
-          entries = await transport.claim(group, consumer, claimAfterMs, READ_COUNT);
-          if (entries.length === 0) {
-            entries = await transport.readGroup(group, consumer, {
-              count: READ_COUNT,
-              blockMs: Math.min(BLOCK_MS, Math.max(1, claimAfterMs / 2)),
-              signal,
-            });
-          }
-        } else {
+          const claimed = await transport.claim(group, consumer, claimAfterMs, count);
+          entries = claimed.filter((entry) => !held.has(entry.id));
+        }
+        if (entries.length === 0) {
           entries = await transport.readGroup(group, consumer, {
-            count: READ_COUNT,
-            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - now)),
+            count,
+            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - Date.now())),
             signal,
           });
         }
         attempt = 0;
         for (const entry of entries) {
-          await this.#host.deliverGroup(group, entry, (ack) => {
-            if (ack) this.#ack(group, entry.id);
-          });
+          // Stopped (close gave up): the rest stay pending, for this group's other consumers.
+          if (signal.aborted) break;
+          const id = entry.id;
+          held.add(id);
+          await this.#host.deliverGroup(group, entry, (ack) => settled(id, ack));
         }
       } catch (error) {
         if (signal.aborted) break;

@@ -146,7 +146,7 @@ export class PendingEmit {
     for (const sink of this.holders) {
       sink.waiting--;
       sink.blocked?.markDead();
-      if (tracker !== undefined && sink.tracks) tracker.done();
+      if (tracker !== undefined && sink.tracks) tracker.left();
     }
     this.holders.clear();
     this.#settle(error, true);
@@ -351,7 +351,7 @@ export abstract class Sink implements Subscription {
       for (let p = blocked.shift(); p !== undefined; p = blocked.shift()) {
         this.waiting--;
         const tracker = EventRecord.trackerOf(p.record);
-        if (tracker !== undefined && this.tracks) tracker.done();
+        if (tracker !== undefined && this.tracks) tracker.left();
         p.accepted(this);
       }
     }
@@ -378,7 +378,7 @@ export abstract class Sink implements Subscription {
     }
     const tracker = EventRecord.trackerOf(record);
     if (tracker !== undefined && this.tracks) {
-      if (reason === undefined) tracker.done();
+      if (reason === undefined) tracker.left();
       else tracker.done(new QueueFullError(`event '${record.type}' ${reason}`), true);
     }
   }

@@ -145,5 +145,59 @@ export function eventBusTransportContract(label: string, open: Open): void {
       await Promise.all([a.close(), b.close()]);
       await fixture.close();
     });
+
+    test('a group consumer that leaves without handling its events leaves them to the group', async () => {
+      const fixture = await open();
+      const a = new EventBus<{ n: number }>({ transport: fixture.a, start: 'oldest', claimAfterMs: 100 });
+      const b = new EventBus<{ n: number }>({ transport: fixture.b, start: 'oldest', claimAfterMs: 100 });
+      const handled: number[] = [];
+      let started!: () => void;
+      const first = new Promise<void>((resolve) => (started = resolve));
+      a.on(
+        'n',
+        async (n) => {
+          started();
+          await sleep(50);
+          handled.push(n);
+        },
+        { group: 'g', concurrency: 3 },
+      );
+      await a.emitBatch('n', [1, 2, 3]);
+      await first;
+      // a gives up at once: whatever it had not finished must not be acknowledged.
+      await a.close({ signal: AbortSignal.abort() }).catch(() => undefined);
+      b.on('n', (n) => void handled.push(n), { group: 'g' });
+      await until(() => new Set(handled).size === 3, 'b to take over what a left');
+      await b.close();
+      assert.deepEqual([...new Set(handled)].sort(), [1, 2, 3]);
+      await fixture.close();
+    });
+
+    test('a slow group handler is never claimed back by its own bus', async () => {
+      const fixture = await open();
+      const bus = new EventBus<{ n: number }>({ transport: fixture.a, start: 'oldest', claimAfterMs: 100 });
+      const handled: number[] = [];
+      bus.on(
+        'n',
+        async (n) => {
+          await sleep(20);
+          handled.push(n);
+        },
+        { group: 'g' },
+      );
+      await bus.emitBatch(
+        'n',
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+      await until(() => handled.length >= 20, '20 events handled');
+      await sleep(150);
+      await bus.close();
+      assert.deepEqual(
+        handled,
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+      assert.equal(bus.stats.deadLettered, 0);
+      await fixture.close();
+    });
   });
 }
