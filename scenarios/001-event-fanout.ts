@@ -72,6 +72,8 @@ function measure(r: FanoutResult) {
     inFlight,
     takenOver,
     explained,
+    pendingAtKill: r.pendingAtKill,
+    pendingAtEnd: r.pendingAtEnd,
   };
 }
 
@@ -101,7 +103,14 @@ const fanout: Scenario = {
     ctx.progress(1, 2, redis ? 'EventBus on a Redis stream' : 'EventBus on a MemoryTransport');
     let fixed: ReturnType<typeof measure>;
     try {
-      fixed = measure(await runFanout({ ...base, kind: 'bus', stream }));
+      fixed = measure(
+        await runFanout({
+          ...base,
+          kind: 'bus',
+          stream,
+          pending: redis ? (consumer) => pendingEntries(url, stream, consumer) : undefined,
+        }),
+      );
     } finally {
       if (redis) await deleteStream(url, stream);
     }
@@ -124,7 +133,14 @@ const fanout: Scenario = {
       fixed.lost.length === 0 &&
       fixed.inFlight.length > 0 &&
       fixed.takenOver === fixed.inFlight.length &&
-      fixed.explained;
+      fixed.explained &&
+      // With Redis: b died holding entries, and nothing is left unacknowledged.
+      (fixed.pendingAtKill === undefined || fixed.pendingAtKill >= fixed.inFlight.length) &&
+      (fixed.pendingAtEnd === undefined || fixed.pendingAtEnd === 0);
+    const pending =
+      fixed.pendingAtKill === undefined
+        ? ''
+        : `, b's pending (unacknowledged) entries at its death ${fixed.pendingAtKill}, the group's at the end ${fixed.pendingAtEnd ?? '-'}`;
     const naiveShape = naive.seenA === PER_NODE && naive.seenB === PER_NODE && naive.seenByBoth === 0;
     return {
       naive: {
@@ -137,7 +153,7 @@ const fanout: Scenario = {
         seenPerProcess: `${fixed.seenA}+${fixed.seenB} of ${TOTAL}`,
         sameOrder: fixed.sameOrder ? 'yes' : 'NO',
         indexedOnce: `${fixed.indexedOnce} of ${TOTAL} (a ${fixed.byA}, b ${fixed.byB}), more than once ${fixed.indexedMore}`,
-        [kill]: `log ${fixed.log}, b had ${fixed.inFlight.length} in flight (${list(fixed.inFlight)}), taken over by a after claimAfter ${CLAIM_AFTER_MS} ms: ${fixed.takenOver}, lost ${fixed.lost.length}, duplicates ${fixed.duplicates.length} (${list(fixed.duplicates)})`,
+        [kill]: `log ${fixed.log}, b had ${fixed.inFlight.length} in flight (${list(fixed.inFlight)}), taken over by a after claimAfter ${CLAIM_AFTER_MS} ms: ${fixed.takenOver}, lost ${fixed.lost.length}, duplicates ${fixed.duplicates.length} (${list(fixed.duplicates)})${pending}`,
         transport,
       },
       headline: {
@@ -150,12 +166,26 @@ const fanout: Scenario = {
       invariant:
         `${transport}. Each process saw all ${TOTAL} exactly once, both in the identical order (${fixed.sameOrder ? 'yes' : 'NO'}), each one's own in emit order; ` +
         `the indexer group handled each of the ${TOTAL} exactly once while both ran (${fixed.indexedOnce} once, ${fixed.indexedMore} more); ` +
-        `across the ${kill} of b every one of the ${fixed.log} logged events was handled at least once (${fixed.lost.length} lost), b's ${fixed.inFlight.length} in-flight event(s) claimed by a, ${fixed.duplicates.length} duplicate(s), each one b finished but had not acknowledged. ` +
+        `across the ${kill} of b every one of the ${fixed.log} logged events was handled at least once (${fixed.lost.length} lost), b's ${fixed.inFlight.length} in-flight event(s) claimed by a, ${fixed.duplicates.length} duplicate(s), each one b finished but had not acknowledged${fixed.pendingAtEnd === undefined ? '' : `; b died holding ${fixed.pendingAtKill} unacknowledged entries, ${fixed.pendingAtEnd} left pending at the end`}. ` +
         `Naive (an in-process emitter per process): each saw only its own ${naive.seenA} of ${TOTAL}, ${naive.seenByBoth} seen by both, and the ${kill} lost ${naive.lost.length} event(s) b's indexer had in flight`,
       ok: sluiceOk && naiveShape,
     };
   },
 };
+
+/** Entries of the `indexer` group not acknowledged (of `consumer`, or all): `XPENDING`. */
+async function pendingEntries(url: string, stream: string, consumer?: string): Promise<number> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  try {
+    const args: (string | number)[] = [stream, 'indexer', '-', '+', 10_000];
+    if (consumer !== undefined) args.push(consumer);
+    const rows = (await client.call('XPENDING', ...args)) as unknown[];
+    return rows.length;
+  } finally {
+    client.disconnect();
+  }
+}
 
 /** Deletes the scenario's stream (its consumer group goes with it). */
 async function deleteStream(url: string, stream: string): Promise<void> {

@@ -34,6 +34,11 @@ export interface FanoutOptions {
   readonly burst: number;
   readonly claimAfterMs: number;
   readonly signal: AbortSignal;
+  /**
+   * Entries of the `indexer` group not yet acknowledged, of consumer `fanout-<name>` or of all
+   * (the workers' consumer names): asked right after the kill and at the end, when given.
+   */
+  readonly pending?: ((consumer?: string) => Promise<number>) | undefined;
 }
 
 export interface FanoutResult {
@@ -47,6 +52,9 @@ export interface FanoutResult {
   readonly startedByB: string[];
   /** Events each node emitted in phase 2 (b: up to its death, as far as a saw). */
   readonly sent2: { readonly a: number; readonly b: number };
+  /** Entries b held unacknowledged right after its death, and the group's left at the end (when `pending` is given). */
+  readonly pendingAtKill: number | undefined;
+  readonly pendingAtEnd: number | undefined;
 }
 
 /** One node as the cluster drives it, in a child process or in this one. */
@@ -291,6 +299,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
     const bSent = b.emit(2, killPerNode, intervalMs, burst).catch(() => -1);
     await until(() => killing !== undefined, `b's indexer to start ${killAfter} events`, signal);
     await killing;
+    const pendingAtKill = await options.pending?.('fanout-b');
     if (!aEmitting) throw new Error('a finished emitting before b was killed: raise killPerNode');
     const sentA = await aSent;
     await bSent;
@@ -314,11 +323,14 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
       signal,
     );
     await a.close();
+    const pendingAtEnd = await options.pending?.();
     return {
       seen1,
       log2,
       handled: { a: a.handled(), b: b.handled() },
       startedByB,
+      pendingAtKill,
+      pendingAtEnd,
       sent2: { a: sentA, b: log2.filter((id) => id.startsWith('b')).length },
     };
   } finally {

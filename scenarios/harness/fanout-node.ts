@@ -23,10 +23,15 @@ export interface Carrier {
 }
 
 /** An EventBus on `transport`: every event to every bus, and the `indexer` group once per event. */
-export function busCarrier(transport: EventTransport, name: string, claimAfterMs: number): Carrier {
+export function busCarrier(
+  transport: EventTransport,
+  name: string,
+  claimAfterMs: number,
+  consumer?: string,
+): Carrier {
   // A fresh log: 'oldest' makes every bus (and its group) start from the first entry, whenever
   // its read loops start.
-  const bus = new EventBus<FanoutEvents>({ transport, name, start: 'oldest', claimAfterMs });
+  const bus = new EventBus<FanoutEvents>({ transport, name, start: 'oldest', claimAfterMs, consumer });
   return {
     onEvent: (fn) => void bus.on('job', ({ id }) => fn(id)),
     onGroup: (fn) => void bus.on('job', ({ id }) => fn(id), { group: 'indexer' }),

@@ -44,7 +44,7 @@ if (kind === 'bus') {
   if (url === undefined || url === '' || stream === undefined)
     throw new Error('REDIS_URL and SLUICE_FANOUT_STREAM are required');
   transport = await RedisStreamTransport.connect(url, { driver: 'ioredis', stream, connectTimeout: 3000 });
-  carrier = busCarrier(transport, `worker ${name}`, Number(claimAfter));
+  carrier = busCarrier(transport, `worker ${name}`, Number(claimAfter), `fanout-${name}`);
 } else carrier = emitterCarrier();
 
 const node = new FanoutNode(name, carrier, {
