@@ -5,6 +5,7 @@ import type { AsyncResource } from 'node:async_hooks';
 import { Deque } from '../internal/deque.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { EventRecord } from './event.js';
+import { Ring } from './ring.js';
 
 /** What a full subscriber buffer does with one more event. */
 export type Overflow = 'wait' | 'drop-oldest' | 'drop-newest' | 'error';
@@ -200,7 +201,7 @@ export abstract class Sink implements Subscription {
   /** Neighbours in the bus's list of subscribers of `type` (kept on removal for iterators). */
   before: Sink | undefined = undefined;
   after: Sink | undefined = undefined;
-  readonly buffer: Deque<EventRecord, AsyncResource>;
+  readonly buffer = new Ring<EventRecord, AsyncResource>();
   blocked: Deque<PendingEmit, undefined> | undefined = undefined;
   waiting = 0;
   running = 0;
@@ -208,7 +209,8 @@ export abstract class Sink implements Subscription {
   dropped = 0;
   failures = 0;
   maxLagMs = 0;
-  #disposed = false;
+  /** True once disposed (a field, not a getter: the emit path reads it per subscriber). */
+  disposed = false;
   #onAbort: (() => void) | undefined = undefined;
   /** Whether `emitAndWait` waits for this subscriber (handlers do; iterators and `once` do not). */
   abstract readonly tracks: boolean;
@@ -221,17 +223,11 @@ export abstract class Sink implements Subscription {
     readonly overflow: Overflow,
     readonly signal: AbortSignal | undefined,
     readonly unlink: (sink: Sink) => void,
-  ) {
-    this.buffer = new Deque<EventRecord, AsyncResource>(never);
-  }
+  ) {}
 
   /** Starts listening to the signal; call once the sink is in the bus's list. */
   listen(): void {
     if (this.signal !== undefined) this.#onAbort = linkSignal(this.signal, () => this.unsubscribe());
-  }
-
-  get disposed(): boolean {
-    return this.#disposed;
   }
 
   get stats(): SubscriberStats {
@@ -289,7 +285,7 @@ export abstract class Sink implements Subscription {
 
   /** Puts `record` in the buffer (room was checked) and lets the subclass take it. */
   push(record: EventRecord, context: AsyncResource | undefined): void {
-    this.buffer.push(record, context, 0);
+    this.buffer.push(record, context);
     this.core.buffered++;
     if (this.tracks) {
       this.core.work++;
@@ -315,7 +311,7 @@ export abstract class Sink implements Subscription {
       if (p !== undefined) {
         this.waiting--;
         // Push without counting the tracker again: it was counted when the emit blocked.
-        this.buffer.push(p.record, p.context, 0);
+        this.buffer.push(p.record, p.context);
         this.core.buffered++;
         if (this.tracks) this.core.work++;
         p.accepted(this);
@@ -337,8 +333,8 @@ export abstract class Sink implements Subscription {
   }
 
   unsubscribe(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
+    if (this.disposed) return;
+    this.disposed = true;
     unlinkSignal(this.signal, this.#onAbort);
     this.unlink(this);
     for (let r = this.buffer.shift(); r !== undefined; r = this.buffer.shift()) {
@@ -538,7 +534,7 @@ export class HandlerSink extends Sink {
       core.reserved--;
       core.release();
     }
-    core.checkIdle();
+    if (core.onIdle !== undefined) core.checkIdle();
   }
 
   #finish(record: EventRecord, error: unknown, failed: boolean): void {
