@@ -4,7 +4,13 @@ import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
 import { formatStreamId, parseStreamId, type StreamId } from './stream-id.js';
-import { invalidEntries, invalidIds, invalidName, invalidReadOptions } from './transport-input.js';
+import {
+  invalidEntries,
+  invalidIds,
+  invalidClaim,
+  invalidName,
+  invalidReadOptions,
+} from './transport-input.js';
 import type { EventTransport, GroupEntry, TransportEntry, TransportReadOptions } from './transport.js';
 
 /** Options of {@link MemoryTransport}. */
@@ -182,13 +188,7 @@ export class MemoryTransport implements EventTransport, AsyncDisposable {
 
   claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]> {
     if (this.#closed) return Promise.reject(new ClosedError('MemoryTransport is closed'));
-    const invalid =
-      invalidName('group', group) ??
-      invalidName('consumer', consumer) ??
-      v.checkInput(() => {
-        v.nonNegativeNumber('minIdleMs', minIdleMs);
-        v.positiveInteger('count', count);
-      });
+    const invalid = invalidClaim(group, consumer, minIdleMs, count);
     if (invalid !== undefined) return Promise.reject(invalid);
     const state = this.#groups.get(group);
     if (state === undefined) return Promise.reject(noGroup(group));

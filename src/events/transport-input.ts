@@ -43,3 +43,20 @@ export function invalidIds(ids: unknown): InvalidInputError | undefined {
   if (Array.isArray(ids) && (ids as unknown[]).every((id) => typeof id === 'string')) return undefined;
   return v.invalidInput('ids', 'an array of entry ids', ids);
 }
+
+/** Checks the arguments of `claim(group, consumer, minIdleMs, count)`. */
+export function invalidClaim(
+  group: unknown,
+  consumer: unknown,
+  minIdleMs: unknown,
+  count: unknown,
+): InvalidInputError | undefined {
+  return (
+    invalidName('group', group) ??
+    invalidName('consumer', consumer) ??
+    v.checkInput(() => {
+      v.nonNegativeNumber('minIdleMs', minIdleMs);
+      v.positiveInteger('count', count);
+    })
+  );
+}

@@ -5,7 +5,13 @@ import { Timer } from '../../internal/timer.js';
 import * as v from '../../internal/validate.js';
 import { compareStreamIds, parseStreamId } from '../stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry, TransportReadOptions } from '../transport.js';
-import { invalidEntries, invalidIds, invalidName, invalidReadOptions } from '../transport-input.js';
+import {
+  invalidEntries,
+  invalidIds,
+  invalidClaim,
+  invalidName,
+  invalidReadOptions,
+} from '../transport-input.js';
 
 /**
  * How payloads are stored in the stream's `d` field. The default, {@link jsonCodec}, is JSON.
@@ -397,13 +403,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
 
   async claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]> {
     if (this.#closed) throw closed();
-    const invalid =
-      invalidName('group', group) ??
-      invalidName('consumer', consumer) ??
-      v.checkInput(() => {
-        v.nonNegativeNumber('minIdleMs', minIdleMs);
-        v.positiveInteger('count', count);
-      });
+    const invalid = invalidClaim(group, consumer, minIdleMs, count);
     if (invalid !== undefined) throw invalid;
     const cursor = this.#claimCursors.get(group) ?? '0-0';
     let reply: unknown;
