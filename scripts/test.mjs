@@ -35,6 +35,8 @@ const result = spawnSync(
     '--test',
     '--test-reporter=spec',
     '--test-concurrency=2',
+    // A test that hangs fails after 3 minutes instead of holding the run (and CI) forever.
+    '--test-timeout=180000',
     ...files,
   ],
   { stdio: 'inherit' },

@@ -1,4 +1,4 @@
-import { TransportResetError } from '../errors.js';
+import { ClosedError, TransportResetError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
 import { schedule } from '../internal/timer.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
@@ -86,6 +86,7 @@ export class TransportLink {
   /** Group loops waiting for room or for a handler, by group. */
   readonly #wakers = new Map<string, () => void>();
   #draining = false;
+  #readStopped = false;
   #caughtUp: (() => void) | undefined = undefined;
   /** Appends that failed (their emits rejected). */
   appendFailures = 0;
@@ -150,7 +151,7 @@ export class TransportLink {
   async close(): Promise<void> {
     await this.flushed();
     this.#draining = true;
-    if (!this.#behindOwn()) this.#stop.abort();
+    if (!this.#behindOwn() || this.#readStopped) this.#stop.abort();
     else {
       await new Promise<void>((resolve) => (this.#caughtUp = resolve));
       this.#stop.abort();
@@ -200,7 +201,7 @@ export class TransportLink {
         if (last instanceof Error) throw last;
         return last;
       } catch (error) {
-        if (this.#stop.signal.aborted) return { ms: 0, seq: 0 };
+        if (this.#stop.signal.aborted || error instanceof ClosedError) return { ms: 0, seq: 0 };
         this.#failed(error, 'lastId');
         await this.#pause(attempt);
       }
@@ -224,6 +225,11 @@ export class TransportLink {
         attempt = 0;
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof ClosedError) {
+          // The transport was closed under the bus: it will never answer again.
+          this.#failed(error, 'read');
+          break;
+        }
         if (error instanceof TransportResetError) {
           // The log this cursor belonged to is gone: what is in the new one is all new.
           this.#failed(error, 'read');
@@ -246,6 +252,9 @@ export class TransportLink {
       }
       if (this.#draining && !this.#behindOwn() && this.#caughtUp !== undefined) this.#caughtUp();
     }
+    // Stopped for good (closed transport, or stop): close() must not wait to catch up.
+    this.#readStopped = true;
+    this.#caughtUp?.();
   }
 
   async #groupLoop(group: string): Promise<void> {
@@ -314,6 +323,10 @@ export class TransportLink {
         }
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof ClosedError) {
+          this.#failed(error, `group ${group}`);
+          break;
+        }
         if (error instanceof TransportResetError) created = false;
         this.#failed(error, `group ${group}`);
         await this.#pause(++attempt);

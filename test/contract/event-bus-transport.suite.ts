@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { EventBus, type EventBusOptions } from '../../src/events/index.js';
 import type { TransportFixture } from './event-transport.suite.js';
 
@@ -24,8 +24,18 @@ async function until(check: () => boolean, what: string, ms = 5000): Promise<voi
   }
 }
 
-export function eventBusTransportContract(label: string, open: Open): void {
+export function eventBusTransportContract(label: string, openLog: Open): void {
   describe(label, { concurrency: true }, () => {
+    // A test that fails before its own cleanup must not leave connections open (the file would
+    // never exit): every log is closed after the suite, which also stops the buses on it.
+    const opened = new Set<TransportFixture>();
+    after(() => Promise.all(Array.from(opened, (fixture) => fixture.close())));
+    const open = async (): Promise<TransportFixture> => {
+      const fixture = await openLog();
+      opened.add(fixture);
+      return fixture;
+    };
+
     const pair = async (options: EventBusOptions<Events> = {}) => {
       const fixture = await open();
       const a = new EventBus<Events>({ ...options, transport: fixture.a, name: 'a' });
@@ -113,7 +123,9 @@ export function eventBusTransportContract(label: string, open: Open): void {
     });
 
     test('a consumer group handles each event once across buses, retries failures, gives up after maxDeliveries', async () => {
-      const { fixture, a, b } = await pair({ claimAfterMs: 100, maxDeliveries: 3 });
+      // claimAfterMs well above an ack's round trip on a loaded machine: a slow ack is otherwise a
+      // legitimate (at-least-once) second delivery, which this test counts as a failure.
+      const { fixture, a, b } = await pair({ claimAfterMs: 400, maxDeliveries: 3 });
       const handled = new Map<number, string[]>();
       let failOnce = true;
       const handler =
