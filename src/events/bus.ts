@@ -38,14 +38,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const noop = (): void => undefined;
 const OVERFLOWS: readonly Overflow[] = ['wait', 'drop-oldest', 'drop-newest', 'error'];
 
-/** Where a failed handler is reported: see {@link EventBusOptions.onError}. */
-export interface HandlerErrorInfo {
-  /** The event whose handler failed. */
-  readonly event: BusEvent<EventMap>;
-  /** The subscription whose handler failed. */
-  readonly subscription: Subscription;
-}
-
 /** Options of {@link EventBus}. */
 export interface EventBusOptions<Events extends EventMap> {
   /**
@@ -106,11 +98,13 @@ export interface EventBusOptions<Events extends EventMap> {
    */
   readonly clock?: Clock | undefined;
   /**
-   * Told about every handler that throws or rejects (the bus also counts it and publishes it on
-   * `sluice:events:error`). Whatever this does, other subscribers go on; a throw from it is
-   * reported on the channel only.
+   * Told about every handler that throws or rejects, with the event and the subscription whose
+   * handler failed (the bus also counts it and publishes it on `sluice:events:error`), and about
+   * every consumer-group event given up after `maxDeliveries`. Whatever this does, other
+   * subscribers go on; a throw from it is reported on the channel only.
    */
-  readonly onError?: ((error: unknown, info: HandlerErrorInfo) => void) | undefined;
+  readonly onError?:
+    ((error: unknown, event: BusEvent<Events>, subscription: Subscription) => void) | undefined;
   /** Name used in messages and stats. @default 'EventBus' */
   readonly name?: string | undefined;
   /**
@@ -290,7 +284,8 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
   readonly #dedup: DedupTable | undefined;
   readonly #dedupWindowMs: number;
   readonly #dedupKey: ((type: string, payload: unknown) => string) | undefined;
-  readonly #onError: ((error: unknown, info: HandlerErrorInfo) => void) | undefined;
+  readonly #onError:
+    ((error: unknown, event: BusEvent<Events>, subscription: Subscription) => void) | undefined;
   #seq = 0;
   #emitted = 0;
   #deduplicated = 0;
@@ -1050,7 +1045,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     if (onError === undefined) return;
     try {
       watchResult(
-        onError(error, { event: record as unknown as BusEvent<EventMap>, subscription: sink }),
+        onError(error, record as unknown as BusEvent<Events>, sink),
         channel.error,
         this,
         'onError',

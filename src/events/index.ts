@@ -4,7 +4,6 @@ export type {
   EmitOptions,
   EventBusOptions,
   EventBusStats,
-  HandlerErrorInfo,
   OnOptions,
   SubscribeOptions,
 } from './bus.js';

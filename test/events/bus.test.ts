@@ -207,9 +207,10 @@ describe('EventBus: errors', () => {
     const reports = captureReports('sluice:events:error');
     const errors: unknown[] = [];
     const bus = new EventBus<Events>({
-      onError: (error, info) => {
+      onError: (error, event, subscription) => {
         errors.push(error);
-        assert.equal(info.event.type, 'tick');
+        assert.equal(event.type, 'tick');
+        assert.equal(subscription, sub);
         throw new Error('onError itself fails');
       },
     });
