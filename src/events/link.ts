@@ -239,7 +239,8 @@ export class TransportLink {
       await this.#appending.catch(() => undefined);
       for (const entry of entries) {
         const id = parseStreamId('entry.id', entry.id);
-        if (id instanceof Error) continue;
+        // Malformed, repeated or out of order (a faulty transport): never delivered twice.
+        if (id instanceof Error || compareStreamIds(id, cursor) <= 0) continue;
         cursor = id;
         this.#cursor = id;
         await this.#host.deliver(entry);

@@ -1,0 +1,64 @@
+// The transport path of EventBus under adversarial transports: reads that return entries out of
+// order or twice, appends that settle after close gave up, entries trimmed before they are read,
+// transport methods that throw synchronously, a log lost in a reset, and the clocks the group
+// loop schedules claims with.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { ClosedError } from '../../src/errors.js';
+import { EventBus, MemoryTransport, type EventTransport } from '../../src/events/index.js';
+import type { TransportEntry, TransportReadOptions } from '../../src/events/transport.js';
+import { deferred } from '../helpers/async.js';
+
+interface Events {
+  job: number;
+}
+
+async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** A MemoryTransport whose methods a test can override one by one. */
+function wrap(log: MemoryTransport, overrides: Partial<EventTransport>): EventTransport {
+  return {
+    append: (entries) => log.append(entries),
+    read: (after, options) => log.read(after, options),
+    lastId: () => log.lastId(),
+    createGroup: (group, start) => log.createGroup(group, start),
+    readGroup: (group, consumer, options) => log.readGroup(group, consumer, options),
+    ack: (group, ids) => log.ack(group, ids),
+    claim: (group, consumer, minIdleMs, count) => log.claim(group, consumer, minIdleMs, count),
+    close: () => log.close(),
+    ...overrides,
+  };
+}
+
+describe('EventBus over a transport: the read loop', () => {
+  it('never delivers an entry twice when a read returns entries out of order or repeated', async () => {
+    const log = new MemoryTransport();
+    let mangle = true;
+    const transport = wrap(log, {
+      read: async (after: string, options: TransportReadOptions): Promise<TransportEntry[]> => {
+        const entries = await log.read(after, options);
+        if (!mangle || entries.length < 3) return entries;
+        mangle = false;
+        // [e1, e2, e3] comes back as [e1, e3, e3, e2, e1]
+        return [entries[0]!, entries[2]!, entries[2]!, entries[1]!, entries[0]!];
+      },
+    });
+    const bus = new EventBus<Events>({ transport, start: 'oldest' });
+    const seen: number[] = [];
+    bus.on('job', (n) => void seen.push(n));
+    await log.append([1, 2, 3].map((n) => ({ type: 'job', payload: n })));
+    await until(() => seen.length >= 2, 'two events');
+    await log.append([{ type: 'job', payload: 4 }]);
+    await until(() => seen.includes(4), 'the fourth event');
+    await bus.close();
+    assert.equal(new Set(seen).size, seen.length, `no duplicate in ${seen.join()}`);
+    await log.close();
+  });
+});
