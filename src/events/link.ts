@@ -150,7 +150,7 @@ export class TransportLink {
   async close(): Promise<void> {
     await this.flushed();
     this.#draining = true;
-    if (!this.#behindOwn()) this.#stop.abort();
+    if (!this.#behindOwn() || this.#stop.signal.aborted) this.#stop.abort();
     else {
       await new Promise<void>((resolve) => (this.#caughtUp = resolve));
       this.#stop.abort();
@@ -161,6 +161,8 @@ export class TransportLink {
   /** Stops the loops now (close gave up). */
   abort(): void {
     this.#stop.abort();
+    // A close() waiting for the read loop to catch up stops waiting.
+    this.#caughtUp?.();
   }
 
   #behindOwn(): boolean {
@@ -238,6 +240,8 @@ export class TransportLink {
       // Our own appends must be known before their entries are delivered (emitAndWait).
       await this.#appending.catch(() => undefined);
       for (const entry of entries) {
+        // Stopped (close gave up): the rest are not delivered.
+        if (signal.aborted) break;
         const id = parseStreamId('entry.id', entry.id);
         // Malformed, repeated or out of order (a faulty transport): never delivered twice.
         if (id instanceof Error || compareStreamIds(id, cursor) <= 0) continue;

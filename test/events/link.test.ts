@@ -62,3 +62,27 @@ describe('EventBus over a transport: the read loop', () => {
     await log.close();
   });
 });
+
+describe('EventBus over a transport: close and emitAndWait', () => {
+  it('stops delivering read entries once close({ signal }) gave up, and its loops end', async () => {
+    const log = new MemoryTransport();
+    const bus = new EventBus<Events>({ transport: log, start: 'oldest', buffer: 1 });
+    const iterator = bus.subscribe('job', { buffer: 1 });
+    await bus.emitBatch('job', [1, 2, 3, 4, 5]); // its own: close() waits to read them back
+    // The read loop is blocked on the full iterator (1 buffered, 2 waiting).
+    await until(() => bus.stats.buffered === 1, 'the iterator full');
+    const ac = new AbortController();
+    const closing = bus.close({ signal: ac.signal });
+    ac.abort(new Error('give up'));
+    await assert.rejects(closing, /give up/);
+    const seen: number[] = [];
+    for await (const n of iterator) seen.push(n);
+    assert.ok(seen.length <= 1, `no event delivered after close gave up: ${seen.join()}`);
+    // A second close resolves: the link's loops ended.
+    await Promise.race([
+      bus.close(),
+      sleep(1000).then(() => assert.fail('close() hangs after close({ signal }) gave up')),
+    ]);
+    await log.close();
+  });
+});
