@@ -302,6 +302,8 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
   readonly #groups = new Map<string, Map<string, SinkList>>();
   /** `emitAndWait` over a transport: appended id → its tracker, until the entry is read. */
   readonly #awaiting = new Map<string, Tracker>();
+  /** `close({ signal })` gave up: the link reads nothing more, so nothing is awaited any more. */
+  #abandoned = false;
   /** Async context of events read from the transport: the bus's creator's. */
   readonly #linkContext = new AsyncResource('sluice.events');
   readonly #maxDeliveries: number;
@@ -685,7 +687,14 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       const appended = link.append(
         type,
         payload,
-        tracker === undefined ? undefined : (id) => void awaiting.set(id, tracker),
+        tracker === undefined
+          ? undefined
+          : (id) => {
+              // Appended after close gave up: the entry will never be read here.
+              if (this.#abandoned)
+                tracker.fail(new ClosedError(`${this.#name} closed before the event was read back`));
+              else awaiting.set(id, tracker);
+            },
       );
       return appended.then(noop);
     }
@@ -1028,6 +1037,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
 
   /** `close({ signal })` gave up: refuse what waits, drop what is buffered. */
   #abandon(): void {
+    this.#abandoned = true;
     this.#link?.abort();
     for (const tracker of this.#awaiting.values()) {
       tracker.fail(new ClosedError(`${this.#name} closed before the event was read back`));

@@ -85,4 +85,28 @@ describe('EventBus over a transport: close and emitAndWait', () => {
     ]);
     await log.close();
   });
+
+  it('emitAndWait whose append settles after close({ signal }) gave up rejects with ClosedError', async () => {
+    const log = new MemoryTransport();
+    const gate = deferred();
+    const transport = wrap(log, {
+      append: async (entries) => {
+        await gate.promise;
+        return log.append(entries);
+      },
+    });
+    const bus = new EventBus<Events>({ transport });
+    bus.on('job', () => undefined);
+    const waiting = bus.emitAndWait('job', 1);
+    const ac = new AbortController();
+    const closing = bus.close({ signal: ac.signal });
+    ac.abort(new Error('give up'));
+    await assert.rejects(closing, /give up/);
+    gate.resolve();
+    await Promise.race([
+      assert.rejects(waiting, ClosedError),
+      sleep(1000).then(() => assert.fail('emitAndWait never settles')),
+    ]);
+    await log.close();
+  });
 });
