@@ -18,7 +18,7 @@ import {
 } from './event.js';
 import { History } from './history.js';
 import { TransportLink } from './link.js';
-import { parseStreamId } from './stream-id.js';
+import { compareStreamIds, parseStreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
 import {
   Core,
@@ -818,8 +818,12 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       reportError(channel.transport, entry.error, this, `entry ${entry.id}`);
       return RESOLVED;
     }
-    const tracker = this.#awaiting.size === 0 ? undefined : this.#awaiting.get(entry.id);
-    if (tracker !== undefined) this.#awaiting.delete(entry.id);
+    let tracker: Tracker | undefined;
+    if (this.#awaiting.size > 0) {
+      tracker = this.#awaiting.get(entry.id);
+      if (tracker !== undefined) this.#awaiting.delete(entry.id);
+      this.#skipAwaited(entry.id);
+    }
     const now = this.#core.clock.now();
     let accepted = this.#dispatch(
       entry.type,
@@ -837,6 +841,23 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     }
     // The read loop waits for room (backpressure) but never fails on a subscriber's refusal.
     return accepted === RESOLVED ? RESOLVED : accepted.then(noop, noop);
+  }
+
+  /**
+   * The read loop is at `id`: awaited entries before it (in append order, the map's) were
+   * trimmed from the log before this bus read them, and never will be.
+   */
+  #skipAwaited(id: string): void {
+    const at = parseStreamId('id', id);
+    if (at instanceof Error) return;
+    for (const [key, tracker] of this.#awaiting) {
+      const awaited = parseStreamId('id', key);
+      if (!(awaited instanceof Error) && compareStreamIds(awaited, at) >= 0) break;
+      this.#awaiting.delete(key);
+      tracker.fail(
+        new QueueFullError(`${this.#name}: event ${key} was trimmed from the log before this bus read it`),
+      );
+    }
   }
 
   /** An entry of consumer group `group`: delivered to the group's handlers here. */

@@ -109,4 +109,34 @@ describe('EventBus over a transport: close and emitAndWait', () => {
     ]);
     await log.close();
   });
+
+  it('emitAndWait whose entry is trimmed from the log before this bus reads it rejects, and is not kept', async () => {
+    const log = new MemoryTransport({ maxLength: 4 });
+    let hold: Promise<void> | undefined = undefined;
+    const transport = wrap(log, {
+      read: async (after, options) => {
+        if (hold !== undefined) await hold;
+        return log.read(after, options);
+      },
+    });
+    const gate = deferred();
+    hold = gate.promise;
+    const bus = new EventBus<Events>({ transport });
+    bus.on('job', () => undefined);
+    const waits = [bus.emitAndWait('job', 1), bus.emitAndWait('job', 2)];
+    for (const w of waits) w.catch(() => undefined);
+    await sleep(10);
+    // Other processes fill the log before this bus's read loop gets to read: 1 and 2 are trimmed.
+    await log.append(Array.from({ length: 10 }, (_, i) => ({ type: 'job', payload: 100 + i })));
+    hold = undefined;
+    gate.resolve();
+    for (const w of waits) {
+      await Promise.race([
+        assert.rejects(w, /trimmed/),
+        sleep(2000).then(() => assert.fail('emitAndWait never settles')),
+      ]);
+    }
+    await bus.close();
+    await log.close();
+  });
 });
