@@ -814,15 +814,16 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
 
   /** An entry read from the transport's log: delivered to the local subscribers. */
   #deliver(entry: TransportEntry): Promise<void> {
-    if (entry.error !== undefined) {
-      reportError(channel.transport, entry.error, this, `entry ${entry.id}`);
-      return RESOLVED;
-    }
     let tracker: Tracker | undefined;
     if (this.#awaiting.size > 0) {
       tracker = this.#awaiting.get(entry.id);
       if (tracker !== undefined) this.#awaiting.delete(entry.id);
       this.#skipAwaited(entry.id);
+    }
+    if (entry.error !== undefined) {
+      reportError(channel.transport, entry.error, this, `entry ${entry.id}`);
+      tracker?.fail(entry.error);
+      return RESOLVED;
     }
     const now = this.#core.clock.now();
     let accepted = this.#dispatch(

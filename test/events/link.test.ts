@@ -139,4 +139,24 @@ describe('EventBus over a transport: close and emitAndWait', () => {
     await bus.close();
     await log.close();
   });
+
+  it('emitAndWait whose entry comes back undecodable rejects with the decode error', async () => {
+    const log = new MemoryTransport();
+    const transport = wrap(log, {
+      read: async (after, options) =>
+        (await log.read(after, options)).map((e) => ({
+          ...e,
+          payload: undefined,
+          error: new Error('bad codec'),
+        })),
+    });
+    const bus = new EventBus<Events>({ transport });
+    bus.on('job', () => undefined);
+    await Promise.race([
+      assert.rejects(bus.emitAndWait('job', 1), /bad codec/),
+      sleep(2000).then(() => assert.fail('emitAndWait never settles')),
+    ]);
+    await bus.close();
+    await log.close();
+  });
 });
