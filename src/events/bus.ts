@@ -1,4 +1,4 @@
-import { ClosedError, InvalidInputError, QueueFullError } from '../errors.js';
+import { ClosedError, InvalidInputError, QueueFullError, type TransportResetError } from '../errors.js';
 import { coarseClock } from '../cache/coarse-clock.js';
 import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
@@ -18,7 +18,7 @@ import {
 } from './event.js';
 import { History } from './history.js';
 import { TransportLink } from './link.js';
-import { compareStreamIds, parseStreamId } from './stream-id.js';
+import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
 import {
   Core,
@@ -354,6 +354,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         {
           deliver: (entry) => this.#deliver(entry),
           deliverGroup: (group, entry, settle) => this.#deliverGroup(group, entry, settle),
+          lost: (newest, error) => this.#lost(newest, error),
           report: (error, where) => reportError(channel.transport, error, this, where),
           groupCapacity: (group) => this.#groupCapacity(group),
         },
@@ -858,6 +859,17 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       tracker.fail(
         new QueueFullError(`${this.#name}: event ${key} was trimmed from the log before this bus read it`),
       );
+    }
+  }
+
+  /** The log was lost: emitAndWait of events above its successor's `newest` id reject. */
+  #lost(newest: StreamId, error: TransportResetError): void {
+    for (const [key, tracker] of this.#awaiting) {
+      const id = parseStreamId('id', key);
+      if (id instanceof Error || compareStreamIds(id, newest) > 0) {
+        this.#awaiting.delete(key);
+        tracker.fail(error);
+      }
     }
   }
 

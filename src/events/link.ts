@@ -19,6 +19,11 @@ export interface LinkHost {
    * dropped): the link acknowledges it; `settle(false)` leaves it pending, to be claimed again.
    */
   deliverGroup(group: string, entry: GroupEntry, settle: (ack: boolean) => void): Promise<void>;
+  /**
+   * The log was lost (`TransportResetError`); `newest` is the new log's newest id. Events this
+   * bus appended above it were in the lost log: they will never be read back.
+   */
+  lost(newest: StreamId, error: TransportResetError): void;
   /** Reports a transport failure (counted, published). */
   report(error: unknown, where: string): void;
   /**
@@ -229,8 +234,16 @@ export class TransportLink {
         if (error instanceof TransportResetError) {
           // The log this cursor belonged to is gone: what is in the new one is all new.
           this.#failed(error, 'read');
+          const newest = parseStreamId('lastId', error.lastId ?? '0-0');
+          const top = newest instanceof Error ? { ms: 0, seq: 0 } : newest;
+          // Our own events above the new log's newest were in the lost one: close() must not
+          // wait to read them back, nor emitAndWait for them.
+          if (this.#lastOwn !== undefined && compareStreamIds(this.#lastOwn, top) > 0)
+            this.#lastOwn = undefined;
+          this.#host.lost(top, error);
           cursor = { ms: 0, seq: 0 };
           this.#cursor = cursor;
+          if (this.#draining && !this.#behindOwn()) this.#caughtUp?.();
           continue;
         }
         this.#failed(error, 'read');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { ClosedError } from '../../src/errors.js';
+import { ClosedError, TransportResetError } from '../../src/errors.js';
 import { EventBus, MemoryTransport, type EventTransport } from '../../src/events/index.js';
 import type { TransportEntry, TransportReadOptions } from '../../src/events/transport.js';
 import { deferred } from '../helpers/async.js';
@@ -157,6 +157,44 @@ describe('EventBus over a transport: close and emitAndWait', () => {
       sleep(2000).then(() => assert.fail('emitAndWait never settles')),
     ]);
     await bus.close();
+    await log.close();
+  });
+
+  it('close() resolves when a reset lost the events this bus appended', async () => {
+    let log = new MemoryTransport();
+    let hold: Promise<void> | undefined = undefined;
+    const transport = wrap(log, {
+      append: (entries) => log.append(entries),
+      read: async (after, options) => {
+        if (hold !== undefined) await hold;
+        return log.read(after, options);
+      },
+      lastId: () => log.lastId(),
+    });
+    const bus = new EventBus<Events>({ transport });
+    const seen: number[] = [];
+    bus.on('job', (n) => void seen.push(n));
+    await bus.emit('job', 1);
+    await until(() => seen.length === 1, 'the first event');
+    const gate = deferred();
+    hold = gate.promise;
+    await log.append([{ type: 'other', payload: 0 }]); // the read loop issues its next read (held)
+    await sleep(5);
+    const waiting = bus.emitAndWait('job', 2);
+    waiting.catch(() => undefined);
+    await sleep(5); // appended
+    // Redis restarted without persistence before this bus read its event back: a new log.
+    const old = log;
+    log = new MemoryTransport({ clock: { now: () => 1000 } });
+    await old.close();
+    hold = undefined;
+    gate.resolve();
+    await until(() => bus.stats.transportErrors > 0, 'the reset seen');
+    await Promise.race([
+      bus.close(),
+      sleep(2000).then(() => assert.fail('close() waits for an event the reset lost')),
+    ]);
+    await assert.rejects(waiting, TransportResetError);
     await log.close();
   });
 });
