@@ -340,7 +340,14 @@ export class TransportLink {
   }
 
   #ack(group: string, id: string): void {
-    this.#transport.ack(group, [id]).catch((error: unknown) => {
+    let acked: Promise<void>;
+    try {
+      acked = Promise.resolve(this.#transport.ack(group, [id]));
+    } catch (error) {
+      // A transport that throws instead of rejecting: the same failure.
+      acked = Promise.reject(error);
+    }
+    acked.catch((error: unknown) => {
       // Unacknowledged, the entry is claimed again after claimAfterMs: at-least-once holds.
       this.#failed(error, `ack ${group}`);
     });

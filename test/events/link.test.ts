@@ -198,3 +198,22 @@ describe('EventBus over a transport: close and emitAndWait', () => {
     await log.close();
   });
 });
+
+describe('EventBus over a transport: consumer groups', () => {
+  it('an ack that throws synchronously is reported, never thrown into the handler path', async () => {
+    const log = new MemoryTransport();
+    const transport = wrap(log, {
+      ack: () => {
+        throw new Error('sync ack');
+      },
+    });
+    const bus = new EventBus<Events>({ transport, start: 'oldest' });
+    const handled: number[] = [];
+    bus.on('job', (n) => void handled.push(n), { group: 'g', concurrency: 2 });
+    await bus.emit('job', 1);
+    await bus.emit('job', 2);
+    await until(() => handled.length === 2 && bus.stats.transportErrors >= 2, 'both handled, acks reported');
+    await bus.close();
+    await log.close();
+  });
+});
