@@ -101,7 +101,7 @@ export interface EventBusOptions<Events extends EventMap> {
    */
   readonly history?: number | undefined;
   /**
-   * Time source (ms) for dedup windows, event times and lag.
+   * Time source (ms) for dedup windows, event times, lag, and when a consumer group claims next.
    * @default a monotonic clock read at most once per ms of event-loop time
    */
   readonly clock?: Clock | undefined;
@@ -358,7 +358,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
           report: (error, where) => reportError(channel.transport, error, this, where),
           groupCapacity: (group) => this.#groupCapacity(group),
         },
-        { start, consumer, claimAfterMs },
+        { start, consumer, claimAfterMs, clock: this.#core.clock },
       );
     }
   }

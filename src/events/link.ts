@@ -1,5 +1,6 @@
 import { TransportResetError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
+import type { Clock } from '../internal/clock.js';
 import { schedule } from '../internal/timer.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
@@ -38,6 +39,8 @@ export interface LinkOptions {
   readonly start: string;
   readonly consumer: string;
   readonly claimAfterMs: number;
+  /** The bus's clock (monotonic by default): when to claim next. */
+  readonly clock: Clock;
 }
 
 interface Outgoing {
@@ -268,7 +271,7 @@ export class TransportLink {
 
   async #groupLoop(group: string): Promise<void> {
     const transport = this.#transport;
-    const { consumer, claimAfterMs } = this.#options;
+    const { consumer, claimAfterMs, clock } = this.#options;
     const signal = this.#stop.signal;
     const startId = this.#options.start === 'oldest' ? '0' : '$';
     // Entries delivered here and not yet settled: never claimed back, and bounded.
@@ -307,7 +310,7 @@ export class TransportLink {
           created = true;
         }
         let entries: GroupEntry[] = [];
-        const now = Date.now();
+        const now = clock.now();
         if (now >= nextClaim) {
           // Entries a consumer took and never acknowledged (it failed, or it died): ours now.
           // Those this bus still holds are still being handled here: left alone.
@@ -318,7 +321,7 @@ export class TransportLink {
         if (entries.length === 0) {
           entries = await transport.readGroup(group, consumer, {
             count,
-            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - Date.now())),
+            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - clock.now())),
             signal,
           });
         }

@@ -216,4 +216,25 @@ describe('EventBus over a transport: consumer groups', () => {
     await bus.close();
     await log.close();
   });
+
+  it('schedules claims on the injected clock', async () => {
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const log = new MemoryTransport({ clock });
+    const bus = new EventBus<Events>({ transport: log, start: 'oldest', clock, claimAfterMs: 60_000 });
+    let calls = 0;
+    bus.on(
+      'job',
+      () => {
+        if (++calls === 1) throw new Error('first try fails');
+      },
+      { group: 'g' },
+    );
+    await bus.emit('job', 1);
+    await until(() => calls === 1, 'first delivery');
+    now += 61_000;
+    await until(() => calls === 2, 'the failed event claimed again', 3000);
+    await bus.close();
+    await log.close();
+  });
 });
