@@ -284,7 +284,8 @@ export class TransportLink {
     };
     let created = false;
     let attempt = 0;
-    let nextClaim = 0;
+    // claimAfterMs: Infinity never claims (a transport refuses an infinite idle time).
+    let nextClaim = claimAfterMs === Infinity ? Infinity : 0;
     while (!signal.aborted) {
       // No group handler here (all unsubscribed): read nothing until one subscribes again,
       // rather than take events from the processes that do handle them.

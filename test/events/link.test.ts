@@ -237,4 +237,16 @@ describe('EventBus over a transport: consumer groups', () => {
     await bus.close();
     await log.close();
   });
+
+  it('claimAfterMs: Infinity never claims and reports no transport error', async () => {
+    const log = new MemoryTransport();
+    const bus = new EventBus<Events>({ transport: log, start: 'oldest', claimAfterMs: Infinity });
+    const handled: number[] = [];
+    bus.on('job', (n) => void handled.push(n), { group: 'g' });
+    await bus.emit('job', 1);
+    await until(() => handled.length === 1, 'handled');
+    await bus.close();
+    assert.equal(bus.stats.transportErrors, 0);
+    await log.close();
+  });
 });
