@@ -485,6 +485,8 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       return;
     }
     if (this.#blocking >= this.#maxBlocking) {
+      // Every connection is busy (or still opening, Redis down): the wait for one is bounded too.
+      this.#deadline(call, call.timeoutMs, 'no free connection to Redis');
       this.#queue.add(call);
       return;
     }
