@@ -17,7 +17,7 @@ after(async () => {
 });
 
 describe('RedisStreamTransport: blocking reads during an outage', { concurrency: true }, () => {
-  for (const driver of ['redis'] as const) {
+  for (const driver of ['ioredis', 'redis'] as const) {
     test(`${driver}: every read rejects in bounded time, and failed connection openings leave no client behind`, async (t) => {
       if (!redisServerBinary(t)) return;
       const server = await RedisServer.start();
