@@ -1,4 +1,4 @@
-import { ClosedError, InvalidInputError, QueueFullError } from '../errors.js';
+import { ClosedError, InvalidInputError, QueueFullError, type TransportResetError } from '../errors.js';
 import { coarseClock } from '../cache/coarse-clock.js';
 import { channels } from '../internal/channels.js';
 import type { Clock } from '../internal/clock.js';
@@ -18,7 +18,7 @@ import {
 } from './event.js';
 import { History } from './history.js';
 import { TransportLink } from './link.js';
-import { parseStreamId } from './stream-id.js';
+import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
 import {
   Core,
@@ -93,7 +93,7 @@ export interface EventBusOptions<Events extends EventMap> {
    */
   readonly history?: number | undefined;
   /**
-   * Time source (ms) for dedup windows, event times and lag.
+   * Time source (ms) for dedup windows, event times, lag, and when a consumer group claims next.
    * @default a monotonic clock read at most once per ms of event-loop time
    */
   readonly clock?: Clock | undefined;
@@ -297,6 +297,8 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
   readonly #groups = new Map<string, Map<string, SinkList>>();
   /** `emitAndWait` over a transport: appended id → its tracker, until the entry is read. */
   readonly #awaiting = new Map<string, Tracker>();
+  /** `close({ signal })` gave up: the link reads nothing more, so nothing is awaited any more. */
+  #abandoned = false;
   /** Async context of events read from the transport: the bus's creator's. */
   readonly #linkContext = new AsyncResource('sluice.events');
   readonly #maxDeliveries: number;
@@ -347,10 +349,11 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
         {
           deliver: (entry) => this.#deliver(entry),
           deliverGroup: (group, entry, settle) => this.#deliverGroup(group, entry, settle),
+          lost: (newest, error) => this.#lost(newest, error),
           report: (error, where) => reportError(channel.transport, error, this, where),
           groupCapacity: (group) => this.#groupCapacity(group),
         },
-        { start, consumer, claimAfterMs },
+        { start, consumer, claimAfterMs, clock: this.#core.clock },
       );
     }
   }
@@ -680,7 +683,14 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
       const appended = link.append(
         type,
         payload,
-        tracker === undefined ? undefined : (id) => void awaiting.set(id, tracker),
+        tracker === undefined
+          ? undefined
+          : (id) => {
+              // Appended after close gave up: the entry will never be read here.
+              if (this.#abandoned)
+                tracker.fail(new ClosedError(`${this.#name} closed before the event was read back`));
+              else awaiting.set(id, tracker);
+            },
       );
       return appended.then(noop);
     }
@@ -800,12 +810,17 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
 
   /** An entry read from the transport's log: delivered to the local subscribers. */
   #deliver(entry: TransportEntry): Promise<void> {
+    let tracker: Tracker | undefined;
+    if (this.#awaiting.size > 0) {
+      tracker = this.#awaiting.get(entry.id);
+      if (tracker !== undefined) this.#awaiting.delete(entry.id);
+      this.#skipAwaited(entry.id);
+    }
     if (entry.error !== undefined) {
       reportError(channel.transport, entry.error, this, `entry ${entry.id}`);
+      tracker?.fail(entry.error);
       return RESOLVED;
     }
-    const tracker = this.#awaiting.size === 0 ? undefined : this.#awaiting.get(entry.id);
-    if (tracker !== undefined) this.#awaiting.delete(entry.id);
     const now = this.#core.clock.now();
     let accepted = this.#dispatch(
       entry.type,
@@ -823,6 +838,34 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     }
     // The read loop waits for room (backpressure) but never fails on a subscriber's refusal.
     return accepted === RESOLVED ? RESOLVED : accepted.then(noop, noop);
+  }
+
+  /**
+   * The read loop is at `id`: awaited entries before it (in append order, the map's) were
+   * trimmed from the log before this bus read them, and never will be.
+   */
+  #skipAwaited(id: string): void {
+    const at = parseStreamId('id', id);
+    if (at instanceof Error) return;
+    for (const [key, tracker] of this.#awaiting) {
+      const awaited = parseStreamId('id', key);
+      if (!(awaited instanceof Error) && compareStreamIds(awaited, at) >= 0) break;
+      this.#awaiting.delete(key);
+      tracker.fail(
+        new QueueFullError(`${this.#name}: event ${key} was trimmed from the log before this bus read it`),
+      );
+    }
+  }
+
+  /** The log was lost: emitAndWait of events above its successor's `newest` id reject. */
+  #lost(newest: StreamId, error: TransportResetError): void {
+    for (const [key, tracker] of this.#awaiting) {
+      const id = parseStreamId('id', key);
+      if (id instanceof Error || compareStreamIds(id, newest) > 0) {
+        this.#awaiting.delete(key);
+        tracker.fail(error);
+      }
+    }
   }
 
   /** An entry of consumer group `group`: delivered to the group's handlers here. */
@@ -1023,6 +1066,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
 
   /** `close({ signal })` gave up: refuse what waits, drop what is buffered. */
   #abandon(): void {
+    this.#abandoned = true;
     this.#link?.abort();
     for (const tracker of this.#awaiting.values()) {
       tracker.fail(new ClosedError(`${this.#name} closed before the event was read back`));

@@ -1,5 +1,6 @@
 import { ClosedError, TransportResetError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
+import type { Clock } from '../internal/clock.js';
 import { schedule } from '../internal/timer.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
@@ -19,6 +20,11 @@ export interface LinkHost {
    * dropped): the link acknowledges it; `settle(false)` leaves it pending, to be claimed again.
    */
   deliverGroup(group: string, entry: GroupEntry, settle: (ack: boolean) => void): Promise<void>;
+  /**
+   * The log was lost (`TransportResetError`); `newest` is the new log's newest id. Events this
+   * bus appended above it were in the lost log: they will never be read back.
+   */
+  lost(newest: StreamId, error: TransportResetError): void;
   /** Reports a transport failure (counted, published). */
   report(error: unknown, where: string): void;
   /**
@@ -33,6 +39,8 @@ export interface LinkOptions {
   readonly start: string;
   readonly consumer: string;
   readonly claimAfterMs: number;
+  /** The bus's clock (monotonic by default): when to claim next. */
+  readonly clock: Clock;
 }
 
 interface Outgoing {
@@ -151,7 +159,7 @@ export class TransportLink {
   async close(): Promise<void> {
     await this.flushed();
     this.#draining = true;
-    if (!this.#behindOwn() || this.#readStopped) this.#stop.abort();
+    if (!this.#behindOwn() || this.#readStopped || this.#stop.signal.aborted) this.#stop.abort();
     else {
       await new Promise<void>((resolve) => (this.#caughtUp = resolve));
       this.#stop.abort();
@@ -162,6 +170,8 @@ export class TransportLink {
   /** Stops the loops now (close gave up). */
   abort(): void {
     this.#stop.abort();
+    // A close() waiting for the read loop to catch up stops waiting.
+    this.#caughtUp?.();
   }
 
   #behindOwn(): boolean {
@@ -233,8 +243,16 @@ export class TransportLink {
         if (error instanceof TransportResetError) {
           // The log this cursor belonged to is gone: what is in the new one is all new.
           this.#failed(error, 'read');
+          const newest = parseStreamId('lastId', error.lastId ?? '0-0');
+          const top = newest instanceof Error ? { ms: 0, seq: 0 } : newest;
+          // Our own events above the new log's newest were in the lost one: close() must not
+          // wait to read them back, nor emitAndWait for them.
+          if (this.#lastOwn !== undefined && compareStreamIds(this.#lastOwn, top) > 0)
+            this.#lastOwn = undefined;
+          this.#host.lost(top, error);
           cursor = { ms: 0, seq: 0 };
           this.#cursor = cursor;
+          if (this.#draining && !this.#behindOwn()) this.#caughtUp?.();
           continue;
         }
         this.#failed(error, 'read');
@@ -244,8 +262,11 @@ export class TransportLink {
       // Our own appends must be known before their entries are delivered (emitAndWait).
       await this.#appending.catch(() => undefined);
       for (const entry of entries) {
+        // Stopped (close gave up): the rest are not delivered.
+        if (signal.aborted) break;
         const id = parseStreamId('entry.id', entry.id);
-        if (id instanceof Error) continue;
+        // Malformed, repeated or out of order (a faulty transport): never delivered twice.
+        if (id instanceof Error || compareStreamIds(id, cursor) <= 0) continue;
         cursor = id;
         this.#cursor = id;
         await this.#host.deliver(entry);
@@ -259,7 +280,7 @@ export class TransportLink {
 
   async #groupLoop(group: string): Promise<void> {
     const transport = this.#transport;
-    const { consumer, claimAfterMs } = this.#options;
+    const { consumer, claimAfterMs, clock } = this.#options;
     const signal = this.#stop.signal;
     const startId = this.#options.start === 'oldest' ? '0' : '$';
     // Entries delivered here and not yet settled: never claimed back, and bounded.
@@ -272,7 +293,8 @@ export class TransportLink {
     };
     let created = false;
     let attempt = 0;
-    let nextClaim = 0;
+    // claimAfterMs: Infinity never claims (a transport refuses an infinite idle time).
+    let nextClaim = claimAfterMs === Infinity ? Infinity : 0;
     while (!signal.aborted) {
       // No group handler here (all unsubscribed): read nothing until one subscribes again,
       // rather than take events from the processes that do handle them.
@@ -298,7 +320,7 @@ export class TransportLink {
           created = true;
         }
         let entries: GroupEntry[] = [];
-        const now = Date.now();
+        const now = clock.now();
         if (now >= nextClaim) {
           // Entries a consumer took and never acknowledged (it failed, or it died): ours now.
           // Those this bus still holds are still being handled here: left alone.
@@ -309,7 +331,7 @@ export class TransportLink {
         if (entries.length === 0) {
           entries = await transport.readGroup(group, consumer, {
             count,
-            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - Date.now())),
+            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - clock.now())),
             signal,
           });
         }
@@ -335,7 +357,14 @@ export class TransportLink {
   }
 
   #ack(group: string, id: string): void {
-    this.#transport.ack(group, [id]).catch((error: unknown) => {
+    let acked: Promise<void>;
+    try {
+      acked = Promise.resolve(this.#transport.ack(group, [id]));
+    } catch (error) {
+      // A transport that throws instead of rejecting: the same failure.
+      acked = Promise.reject(error);
+    }
+    acked.catch((error: unknown) => {
       // Unacknowledged, the entry is claimed again after claimAfterMs: at-least-once holds.
       this.#failed(error, `ack ${group}`);
     });

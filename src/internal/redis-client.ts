@@ -178,7 +178,13 @@ export function ioredisClient(client: IoredisClientLike): RedisClient {
     duplicate: async () => {
       const copy = client.duplicate();
       copy.on('error', ignore);
-      if (copy.status === 'wait') await copy.connect();
+      try {
+        if (copy.status === 'wait') await copy.connect();
+      } catch (error) {
+        // Left alone, the copy would go on reconnecting (retryStrategy) and stay open for good.
+        copy.disconnect();
+        throw error;
+      }
       return ioredisClient(copy);
     },
     quit: quitIoredis(client),
@@ -207,7 +213,13 @@ export function nodeRedisClient(client: NodeRedisClientLike): RedisClient {
     duplicate: async () => {
       const copy = client.duplicate();
       copy.on('error', ignore);
-      await copy.connect();
+      try {
+        await copy.connect();
+      } catch (error) {
+        // Not left behind to reconnect on its own.
+        copy.destroy?.();
+        throw error;
+      }
       return nodeRedisClient(copy);
     },
     quit: quitNodeRedis(client),

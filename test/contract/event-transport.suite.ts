@@ -244,6 +244,16 @@ export function eventTransportContract(label: string, open: Open, options: Contr
         for (const call of bad) await assert.rejects(call(), InvalidInputError);
       }));
 
+    test('huge counts, blockMs and minIdleMs are accepted as the numbers they are', () =>
+      withLog(1000, async ({ a }) => {
+        await fill(a, 3);
+        assert.equal((await a.read('0-0', { count: 1e21, blockMs: 0 })).length, 3);
+        assert.equal((await a.read('0-0', { count: 2 ** 53, blockMs: 1e21 })).length, 3);
+        await a.createGroup('huge', '0');
+        assert.equal((await a.readGroup('huge', 'c', { count: 1e21, blockMs: 1e21 })).length, 3);
+        assert.deepEqual(await a.claim('huge', 'c', 1e20, 1e21), [], 'nothing idle that long');
+      }));
+
     test('groups: each entry goes to exactly one consumer of a group while both read', () =>
       withLog(1000, async ({ a, b }) => {
         await a.createGroup('workers', '0');

@@ -319,7 +319,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
     const invalid = invalidReadOptions(options);
     if (invalid !== undefined) return Promise.reject(invalid);
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason as Error);
-    const head = ['XREAD', 'COUNT', String(options.count)];
+    const head = ['XREAD', 'COUNT', countArg(options.count)];
     const tail = ['STREAMS', this.stream, after];
     const sent =
       options.blockMs === 0
@@ -379,7 +379,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       invalidName('group', group) ?? invalidName('consumer', consumer) ?? invalidReadOptions(options);
     if (invalid !== undefined) return Promise.reject(invalid);
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason as Error);
-    const head = ['XREADGROUP', 'GROUP', group, consumer, 'COUNT', String(options.count)];
+    const head = ['XREADGROUP', 'GROUP', group, consumer, 'COUNT', countArg(options.count)];
     const tail = ['STREAMS', this.stream, '>'];
     const sent =
       options.blockMs === 0
@@ -412,7 +412,7 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
         this.#client,
         CLAIM,
         [this.stream],
-        [group, consumer, String(Math.floor(minIdleMs)), cursor, String(count)],
+        [group, consumer, String(Math.floor(Math.min(minIdleMs, MAX_MS))), cursor, countArg(count)],
       );
     } catch (error) {
       throw lostGroup(error, group);
@@ -485,6 +485,8 @@ export class RedisStreamTransport implements EventTransport, AsyncDisposable {
       return;
     }
     if (this.#blocking >= this.#maxBlocking) {
+      // Every connection is busy (or still opening, Redis down): the wait for one is bounded too.
+      this.#deadline(call, call.timeoutMs, 'no free connection to Redis');
       this.#queue.add(call);
       return;
     }
@@ -687,9 +689,21 @@ function isClient(value: unknown): value is RedisClient {
   );
 }
 
+/**
+ * Redis reads whole numbers (and refuses `1e+21`): counts past this are as good as unbounded
+ * (XAUTOCLAIM refuses a COUNT above LONG_MAX / 10).
+ */
+const MAX_COUNT = 2 ** 31 - 1;
+/** Durations past this (285 000 years) are as good as forever. */
+const MAX_MS = Number.MAX_SAFE_INTEGER;
+
+function countArg(count: number): string {
+  return String(Math.min(count, MAX_COUNT));
+}
+
 /** `BLOCK` takes whole ms, `0` meaning forever. */
 function blockArg(blockMs: number): string {
-  return blockMs === Infinity ? '0' : String(Math.max(1, Math.ceil(blockMs)));
+  return blockMs >= MAX_MS ? '0' : String(Math.max(1, Math.ceil(blockMs)));
 }
 
 /** The entry list of an `XREAD`/`XREADGROUP` reply for one stream (RESP2 or flattened RESP3). */
