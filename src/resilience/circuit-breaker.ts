@@ -1,6 +1,6 @@
 import { CircuitOpenError } from '../errors.js';
 import { monotonicClock, type Clock } from '../internal/clock.js';
-import { reportError } from '../internal/report.js';
+import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
 import { channel } from './channels.js';
 import {
@@ -76,7 +76,8 @@ export interface CircuitBreakerOptions {
    */
   readonly isFailure?: ((error: unknown) => boolean) | undefined;
   /**
-   * Called after every state change; a throw is reported on `sluice:resilience:error`, counted in
+   * Called after every state change; a throw (or the rejection of a returned promise) is reported
+   * on `sluice:resilience:error`, counted in
    * `stats.callbackErrors` and never reaches the caller.
    * @default none
    */
@@ -174,6 +175,9 @@ export class CircuitBreaker implements Policy {
   #running = 0;
   #opened = 0;
   #callbackErrors = 0;
+  readonly #countCallbackError = (): void => {
+    this.#callbackErrors++;
+  };
 
   constructor(options: CircuitBreakerOptions = {}) {
     v.options('options', options);
@@ -370,7 +374,8 @@ export class CircuitBreaker implements Policy {
     if (publish) channel['breaker-state'].publish({ breaker: this, ...change });
     if (callback === undefined) return;
     try {
-      callback(change);
+      // An async callback's rejection is reported and counted like a throw, never left unhandled.
+      watchResult(callback(change), channel.error, this, 'onStateChange', this.#countCallbackError);
     } catch (thrown) {
       this.#callbackErrors++;
       reportError(channel.error, thrown, this, 'onStateChange');
