@@ -96,7 +96,8 @@ class HedgedCall<T> {
       (value) => this.win(index, value, started),
       (error: unknown) => this.lose(error),
     );
-    if (this.controllers.length < this.maxAttempts && this.delay !== Infinity) {
+    // `fn` may have settled the call synchronously (by aborting the caller's signal): no timer then.
+    if (!this.done && this.controllers.length < this.maxAttempts && this.delay !== Infinity) {
       this.timer = new Timer(() => this.launch(), this.delay, true);
     }
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CircuitBreaker, retry } from '../../src/resilience/index.js';
+import { CircuitBreaker, hedge, retry } from '../../src/resilience/index.js';
 import { captureReports } from '../helpers/async.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -63,5 +63,23 @@ describe('resilience guest callbacks (review)', () => {
     } finally {
       stop();
     }
+  });
+
+  it('a hedged fn that aborts the caller synchronously leaves no hedge timer behind', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const controller = new AbortController();
+    const stop = new Error('stop');
+    await assert.rejects(
+      hedge(
+        () => {
+          controller.abort(stop);
+          return new Promise<never>(() => {});
+        },
+        { delayMs: 5_000, signal: controller.signal },
+      ),
+      (error) => error === stop,
+    );
+    assert.equal(timers(), before, "a ref'd timer would keep the process alive for the whole delay");
   });
 });
