@@ -1,5 +1,5 @@
 import { CircuitOpenError } from '../errors.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
 import { channel } from './channels.js';
@@ -83,7 +83,8 @@ export interface CircuitBreakerOptions {
    */
   readonly onStateChange?: ((change: CircuitStateChange) => void) | undefined;
   /**
-   * Time source, in ms.
+   * Time source, in ms. A throw (reported on `sluice:resilience:error`)
+   * or a reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -164,6 +165,8 @@ export class CircuitBreaker implements Policy {
   /** Bumped on every transition: outcomes of calls started under an older one are not evidence. */
   #generation = 0;
   #openedAt = 0;
+  /** The last good clock reading (see `#now`). */
+  #lastNow = 0;
   /** Half-open: trials started, and completed with success / failure. */
   #trials = 0;
   #trialSuccesses = 0;
@@ -215,13 +218,13 @@ export class CircuitBreaker implements Policy {
    * half-open (the clock decides, on the first look).
    */
   get state(): CircuitState {
-    if (this.#state === 'open') this.#maybeHalfOpen(this.#clock.now());
+    if (this.#state === 'open') this.#maybeHalfOpen(this.#now());
     return this.#state;
   }
 
   /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): CircuitBreakerStats {
-    const now = this.#clock.now();
+    const now = this.#now();
     if (this.#state === 'open') this.#maybeHalfOpen(now);
     const window = this.#window;
     window.advance(now);
@@ -249,7 +252,7 @@ export class CircuitBreaker implements Policy {
   run<T>(fn: Work<T>, options?: PolicyRunOptions): Promise<T> {
     const refused = refusal(fn, options);
     if (refused !== undefined) return Promise.reject(refused);
-    const now = this.#clock.now();
+    const now = this.#now();
     let trial = false;
     if (this.#state !== 'closed') {
       if (this.#state === 'open') this.#maybeHalfOpen(now);
@@ -318,7 +321,7 @@ export class CircuitBreaker implements Policy {
     this.#calls++;
     if (failed) this.#failures++;
     if (generation !== this.#generation) return;
-    const now = this.#clock.now();
+    const now = this.#now();
     if (trial) {
       if (failed) this.#trialFailures++;
       else this.#trialSuccesses++;
@@ -347,6 +350,11 @@ export class CircuitBreaker implements Policy {
     // reach it; sure to close once even n − done more failures cannot.
     if (failed / n >= this.#failureRate) this.#open(now, failed / done);
     else if ((failed + n - done) / n < this.#failureRate) this.#transition('closed', failed / done);
+  }
+
+  /** A clock reading; a throwing or non-finite clock gives the previous one (and is reported). */
+  #now(): number {
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
   }
 
   #maybeHalfOpen(now: number): void {
