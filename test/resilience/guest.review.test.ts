@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CircuitBreaker, hedge, Hedger, retry, RetryBudget } from '../../src/resilience/index.js';
+import {
+  CircuitBreaker,
+  hedge,
+  Hedger,
+  pipe,
+  retry,
+  RetryBudget,
+  type Policy,
+} from '../../src/resilience/index.js';
 import { captureReports } from '../helpers/async.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -158,5 +166,24 @@ describe('resilience guest callbacks (review)', () => {
       );
       assert.equal(attempts, 2, 'the budget still grants retries');
     });
+  });
+
+  it('pipe: an outermost custom policy that throws or returns a plain value still gives a promise', async () => {
+    const thrower = {
+      run: () => {
+        throw new Error('custom run threw');
+      },
+    } as unknown as Policy;
+    let result: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      result = pipe(thrower).run(() => 'x');
+    });
+    await assert.rejects(result as Promise<unknown>, /custom run threw/);
+    const plain = {
+      run: (fn: (signal: AbortSignal) => unknown) => fn(new AbortController().signal),
+    } as Policy;
+    const out = pipe(plain, retry({ attempts: 1 })).run(() => 'value');
+    assert.ok(out instanceof Promise);
+    assert.equal(await out, 'value');
   });
 });
