@@ -1,6 +1,6 @@
 import { CircuitOpenError } from '../errors.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
-import { reportError } from '../internal/report.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
+import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
 import { channel } from './channels.js';
 import {
@@ -76,13 +76,15 @@ export interface CircuitBreakerOptions {
    */
   readonly isFailure?: ((error: unknown) => boolean) | undefined;
   /**
-   * Called after every state change; a throw is reported on `sluice:resilience:error`, counted in
+   * Called after every state change; a throw (or the rejection of a returned promise) is reported
+   * on `sluice:resilience:error`, counted in
    * `stats.callbackErrors` and never reaches the caller.
    * @default none
    */
   readonly onStateChange?: ((change: CircuitStateChange) => void) | undefined;
   /**
-   * Time source, in ms.
+   * Time source, in ms. A throw (reported on `sluice:resilience:error`)
+   * or a reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -163,6 +165,8 @@ export class CircuitBreaker implements Policy {
   /** Bumped on every transition: outcomes of calls started under an older one are not evidence. */
   #generation = 0;
   #openedAt = 0;
+  /** The last good clock reading (see `#now`). */
+  #lastNow = 0;
   /** Half-open: trials started, and completed with success / failure. */
   #trials = 0;
   #trialSuccesses = 0;
@@ -174,6 +178,9 @@ export class CircuitBreaker implements Policy {
   #running = 0;
   #opened = 0;
   #callbackErrors = 0;
+  readonly #countCallbackError = (): void => {
+    this.#callbackErrors++;
+  };
 
   constructor(options: CircuitBreakerOptions = {}) {
     v.options('options', options);
@@ -211,13 +218,13 @@ export class CircuitBreaker implements Policy {
    * half-open (the clock decides, on the first look).
    */
   get state(): CircuitState {
-    if (this.#state === 'open') this.#maybeHalfOpen(this.#clock.now());
+    if (this.#state === 'open') this.#maybeHalfOpen(this.#now());
     return this.#state;
   }
 
   /** A snapshot of the counters and gauges; cheap, synchronous. */
   get stats(): CircuitBreakerStats {
-    const now = this.#clock.now();
+    const now = this.#now();
     if (this.#state === 'open') this.#maybeHalfOpen(now);
     const window = this.#window;
     window.advance(now);
@@ -245,7 +252,7 @@ export class CircuitBreaker implements Policy {
   run<T>(fn: Work<T>, options?: PolicyRunOptions): Promise<T> {
     const refused = refusal(fn, options);
     if (refused !== undefined) return Promise.reject(refused);
-    const now = this.#clock.now();
+    const now = this.#now();
     let trial = false;
     if (this.#state !== 'closed') {
       if (this.#state === 'open') this.#maybeHalfOpen(now);
@@ -314,7 +321,7 @@ export class CircuitBreaker implements Policy {
     this.#calls++;
     if (failed) this.#failures++;
     if (generation !== this.#generation) return;
-    const now = this.#clock.now();
+    const now = this.#now();
     if (trial) {
       if (failed) this.#trialFailures++;
       else this.#trialSuccesses++;
@@ -345,6 +352,11 @@ export class CircuitBreaker implements Policy {
     else if ((failed + n - done) / n < this.#failureRate) this.#transition('closed', failed / done);
   }
 
+  /** A clock reading; a throwing or non-finite clock gives the previous one (and is reported). */
+  #now(): number {
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
+  }
+
   #maybeHalfOpen(now: number): void {
     if (now - this.#openedAt >= this.#halfOpenAfterMs) this.#transition('half-open', 0);
   }
@@ -370,7 +382,8 @@ export class CircuitBreaker implements Policy {
     if (publish) channel['breaker-state'].publish({ breaker: this, ...change });
     if (callback === undefined) return;
     try {
-      callback(change);
+      // An async callback's rejection is reported and counted like a throw, never left unhandled.
+      watchResult(callback(change), channel.error, this, 'onStateChange', this.#countCallbackError);
     } catch (thrown) {
       this.#callbackErrors++;
       reportError(channel.error, thrown, this, 'onStateChange');

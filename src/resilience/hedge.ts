@@ -1,8 +1,9 @@
 import { InvalidInputError } from '../errors.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
+import { channel } from './channels.js';
 import { LatencySample } from './latency-sample.js';
 import { invoke, OPEN, refusal, type Policy, type PolicyRunOptions, type Work } from './policy.js';
 
@@ -43,7 +44,8 @@ export interface HedgerOptions {
    */
   readonly minDelayMs?: number | undefined;
   /**
-   * Time source for the latencies, in ms.
+   * Time source for the latencies, in ms. A throw (reported on `sluice:resilience:error`)
+   * or a reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -96,7 +98,8 @@ class HedgedCall<T> {
       (value) => this.win(index, value, started),
       (error: unknown) => this.lose(error),
     );
-    if (this.controllers.length < this.maxAttempts && this.delay !== Infinity) {
+    // `fn` may have settled the call synchronously (by aborting the caller's signal): no timer then.
+    if (!this.done && this.controllers.length < this.maxAttempts && this.delay !== Infinity) {
       this.timer = new Timer(() => this.launch(), this.delay, true);
     }
   }
@@ -181,6 +184,8 @@ export class Hedger implements Policy {
   #calls = 0;
   #hedges = 0;
   #hedgeWins = 0;
+  /** The last good clock reading: a throwing or non-finite clock gives it (and is reported). */
+  #lastNow = 0;
 
   constructor(options: HedgerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -213,7 +218,8 @@ export class Hedger implements Policy {
   }
 
   static {
-    now = (hedger) => hedger.#clock.now();
+    now = (hedger) =>
+      (hedger.#lastNow = readClock(hedger.#clock, hedger.#lastNow, channel.error, hedger, 'clock.now'));
     countHedge = (hedger) => {
       hedger.#hedges++;
     };

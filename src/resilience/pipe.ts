@@ -27,7 +27,12 @@ export class Pipeline implements Policy {
   run<T>(fn: Work<T>, options?: PolicyRunOptions): Promise<T> {
     const refused = refusal(fn, options);
     if (refused !== undefined) return Promise.reject(refused);
-    return this.#step(0, fn, options);
+    // The outermost policy may be user code: a sync throw or a non-promise still gives a promise.
+    try {
+      return Promise.resolve(this.#step(0, fn, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #step<T>(i: number, fn: Work<T>, options: PolicyRunOptions | undefined): Promise<T> {

@@ -1,5 +1,6 @@
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import * as v from '../internal/validate.js';
+import { channel } from './channels.js';
 import { SlidingCounts } from './sliding-counts.js';
 
 /** Options of {@link RetryBudget}. */
@@ -28,7 +29,8 @@ export interface RetryBudgetOptions {
    */
   readonly buckets?: number | undefined;
   /**
-   * Time source, in ms.
+   * Time source, in ms. A throw (reported on `sluice:resilience:error`)
+   * or a reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -80,6 +82,8 @@ export class RetryBudget {
   #deposits = 0;
   #withdrawals = 0;
   #denied = 0;
+  /** The last good clock reading (see `#now`). */
+  #lastNow = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
     v.options('options', options);
@@ -98,7 +102,7 @@ export class RetryBudget {
   /** Records one successful call: it earns `ratio` of a retry for the next `windowMs`. */
   deposit(): void {
     this.#deposits++;
-    this.#counts.advance(this.#clock.now());
+    this.#counts.advance(this.#now());
     this.#counts.add(SUCCESS);
   }
 
@@ -108,7 +112,7 @@ export class RetryBudget {
    */
   tryWithdraw(): boolean {
     const counts = this.#counts;
-    counts.advance(this.#clock.now());
+    counts.advance(this.#now());
     if (counts.sumWithOlder(RETRY) + 1 > this.#allowance()) {
       this.#denied++;
       return false;
@@ -121,13 +125,18 @@ export class RetryBudget {
   /** A snapshot of the counters; cheap, synchronous. */
   get stats(): RetryBudgetStats {
     const counts = this.#counts;
-    counts.advance(this.#clock.now());
+    counts.advance(this.#now());
     return {
       deposits: this.#deposits,
       withdrawals: this.#withdrawals,
       denied: this.#denied,
       available: Math.max(0, Math.floor(this.#allowance() - counts.sumWithOlder(RETRY))),
     };
+  }
+
+  /** A clock reading; a throwing or non-finite clock gives the previous one (and is reported). */
+  #now(): number {
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
   }
 
   #allowance(): number {

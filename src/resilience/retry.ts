@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
-import { reportError } from '../internal/report.js';
+import { reportError, watchResult } from '../internal/report.js';
 import * as v from '../internal/validate.js';
 import { channel } from './channels.js';
 import {
@@ -88,7 +88,8 @@ export interface RetryPolicyOptions {
    */
   readonly retryAfter?: ((error: unknown) => number | undefined) | undefined;
   /**
-   * Called before each retry wait; a throw is reported on `sluice:resilience:error` and ignored.
+   * Called before each retry wait; a throw (or the rejection of a returned promise) is reported
+   * on `sluice:resilience:error` and ignored.
    * @default none
    */
   readonly onRetry?: ((event: RetryEvent) => void) | undefined;
@@ -248,7 +249,8 @@ export class RetryPolicy implements Policy {
 
   #call<A>(where: string, callback: (arg: A) => void, arg: A): void {
     try {
-      callback(arg);
+      // An async callback's rejection is reported like a throw, never left unhandled.
+      watchResult(callback(arg), channel.error, this, where);
     } catch (thrown) {
       reportError(channel.error, thrown, this, where);
     }
