@@ -105,8 +105,10 @@ export interface RetryPolicyOptions {
 /** Options of the one-shot {@link retry}`(fn, options)`. */
 export interface RetryOptions extends RetryPolicyOptions {
   /**
-   * Aborting cancels: the attempt in flight sees it through its signal, a wait between attempts
-   * stops at once, and the call rejects with `signal.reason` unchanged.
+   * Aborting cancels: the attempt in flight sees it through its signal (the call rejects with
+   * `signal.reason` unchanged once that attempt settles — an attempt that ignores its signal
+   * holds the call until it ends, as a running Limiter task does; put a `timeout` inside the
+   * retry to bound it), and a wait between attempts stops at once.
    */
   readonly signal?: AbortSignal | undefined;
 }
