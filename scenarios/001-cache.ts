@@ -1,9 +1,8 @@
 // Seed 001 (agent platform): five unbounded dicts used as caches (persona, project, session,
 // embedding…), growing with every distinct key. 1M distinct keys into a plain Map vs a Cache
 // bounded at 500 entries, the bound the report's session cache got.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Cache } from '../src/cache/index.js';
+import { collector } from './harness/gc.js';
 import { sized } from './harness/size.js';
 import { round, timed } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
@@ -12,22 +11,6 @@ const KEYS = sized(1_000_000, 100_000);
 const MAX = 500;
 const CHECKPOINTS = 5;
 const MiB = 1024 * 1024;
-
-/**
- * A full GC, so heap readings are what is retained: `globalThis.gc` under `--expose-gc`, else
- * the flag is set at run time and `gc` taken from a fresh context. `undefined` if neither works.
- */
-function collector(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing !== undefined) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Session {
   readonly user: string;

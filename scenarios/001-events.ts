@@ -3,9 +3,8 @@
 // handler, ran duplicates again and kept its history in a list; the fix added a semaphore of 100
 // handlers, a 1 s dedup window and a deque(maxlen=1000) history. Naive: that original bus.
 // sluice: EventBus({ maxConcurrentHandlers: 100, dedupWindowMs: 1000, history: 1000 }).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { EventBus } from '../src/events/index.js';
+import { collector } from './harness/gc.js';
 import { sized } from './harness/size.js';
 import { round, sleep } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
@@ -79,22 +78,6 @@ function workload(
     ids.push(group);
   }
   return { ids, unique: next, duplicates };
-}
-
-/**
- * A full GC, so heap readings are what is retained: `globalThis.gc` under `--expose-gc`, else
- * the flag is set at run time and `gc` taken from a fresh context. `undefined` if neither works.
- */
-function collector(): (() => void) | undefined {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (existing !== undefined) return existing;
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Handler calls in flight, their maximum, and how often each handler ran for each event id. */

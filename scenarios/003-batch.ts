@@ -5,7 +5,7 @@
 // event is a row; later adds are refused with ClosedError, so the caller knows.
 import { BatchWriter } from '../src/batch/index.js';
 import { ClosedError } from '../src/errors.js';
-import { openDb, uniqueTable, type Db } from './harness/db.js';
+import { contents, openDb, uniqueTable } from './harness/db.js';
 import { sized } from './harness/size.js';
 import { round, sleep } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
@@ -232,14 +232,5 @@ const validationEventsBurst: Scenario = {
     }
   },
 };
-
-/** Rows, distinct ids and the sum of ids in `table`. */
-async function contents(db: Db, table: string): Promise<{ count: number; distinct: number; sum: number }> {
-  const { rows } = await db.query<{ n: number; d: number; s: number }>(
-    `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, coalesce(sum(id), 0)::int AS s FROM ${table}`,
-  );
-  const row = rows[0];
-  return { count: row?.n ?? 0, distinct: row?.d ?? 0, sum: row?.s ?? 0 };
-}
 
 export default validationEventsBurst;

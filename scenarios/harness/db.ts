@@ -129,3 +129,15 @@ export function uniqueTable(prefix: string): string {
     throw new TypeError(`Expected a lower-case SQL identifier, got ${prefix}`);
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
 }
+
+/** Rows, distinct ids and the sum of ids in `table`. */
+export async function contents(
+  db: Db,
+  table: string,
+): Promise<{ count: number; distinct: number; sum: number }> {
+  const { rows } = await db.query<{ n: number; d: number; s: number }>(
+    `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, coalesce(sum(id), 0)::int AS s FROM ${table}`,
+  );
+  const row = rows[0];
+  return { count: row?.n ?? 0, distinct: row?.d ?? 0, sum: row?.s ?? 0 };
+}
