@@ -258,7 +258,8 @@ class SinkList {
  *   that throws or rejects is counted, reported to `onError` and `sluice:events:error`, and
  *   never becomes an unhandled rejection.
  * - **Async start**: handlers never run inside `emit`; each runs in the async context of the
- *   `emit` that produced its event.
+ *   `emit` that produced its event (a replayed event: of the `on` call that asked for it; an
+ *   event read from a transport: of the bus's creation).
  * - **Shutdown**: `close()` refuses new emits, then resolves once every handler has run the
  *   events already accepted.
  *
@@ -1015,7 +1016,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     }
     if (replay > 0) {
       const context = new AsyncResource('sluice.events');
-      for (const record of this.#history.list(sink.type, replay)) sink.push(record, context);
+      for (const record of this.#history.list(sink.type, replay)) sink.push(record.untracked(), context);
     }
     this.#insert(sink);
     return sink;

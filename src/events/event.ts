@@ -137,6 +137,16 @@ export class EventRecord {
     return this.#id;
   }
 
+  /**
+   * This record for a subscriber that was not there at the emit (replay): without the
+   * `emitAndWait` tracker, so that call never waits for, or counts, a late subscriber.
+   */
+  untracked(): EventRecord {
+    return this.#tracker === undefined
+      ? this
+      : new EventRecord(this.#type, this.#payload, this.#seq, this.#time, this.#id, undefined);
+  }
+
   /** The `emitAndWait` tracker of `record`, if any (not reachable from a handler). */
   static trackerOf(record: EventRecord): Tracker | undefined {
     return record.#tracker;

@@ -331,7 +331,8 @@ export class TransportLink {
         if (entries.length === 0) {
           entries = await transport.readGroup(group, consumer, {
             count,
-            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - clock.now())),
+            // A clock that read NaN must not turn into a NaN wait.
+            blockMs: Math.max(1, Math.min(BLOCK_MS, nextClaim - clock.now())) || BLOCK_MS,
             signal,
           });
         }

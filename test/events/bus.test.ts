@@ -468,6 +468,23 @@ describe('EventBus: dedup, history, replay', () => {
   });
 });
 
+describe('EventBus: replay and emitAndWait', () => {
+  it('an emitAndWait in progress does not wait for a subscriber that joins later with replay', async () => {
+    const bus = new EventBus<Events>();
+    const gate = deferred();
+    bus.on('tick', () => gate.promise);
+    const waiting = bus.emitAndWait('tick', 1);
+    await tick();
+    const late = deferred();
+    bus.on('tick', () => late.promise, { replay: 1 }); // replays event 1 and never finishes it
+    await tick();
+    gate.resolve();
+    await waiting; // settles although the late subscriber still runs event 1
+    late.resolve();
+    await bus.close();
+  });
+});
+
 describe('EventBus: subscribe, once', () => {
   it('subscribe iterates in order, with its own bounded buffer and backpressure', async () => {
     const bus = new EventBus<Events>();
