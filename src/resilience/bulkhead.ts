@@ -7,6 +7,14 @@ import { NEVER_ABORTED, refusal, type Policy, type PolicyRunOptions, type Work }
  * in its bounded queue (`QueueFullError` beyond `maxQueue`). The bulkhead *is* the limiter —
  * its queue, stats, `close()` and cancellation (an aborted wait leaves the queue in O(1)).
  * Build one with {@link bulkhead}.
+ *
+ * @example
+ * ```ts
+ * import { Limiter } from 'sluice/limit';
+ * import { bulkhead } from 'sluice/resilience';
+ * const db = bulkhead(new Limiter({ concurrency: 16, maxQueue: 1000 })); // a Bulkhead
+ * const rows = await db.run((signal) => pool.query(sql, { signal }));
+ * ```
  */
 export class Bulkhead implements Policy {
   /** The limiter every call goes through. */

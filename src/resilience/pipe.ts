@@ -3,6 +3,13 @@ import { NEVER_ABORTED, refusal, type Policy, type PolicyRunOptions, type Work }
 
 /**
  * Policies composed by {@link pipe}, outermost first; itself a {@link Policy}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, pipe, retry, timeout } from 'sluice/resilience';
+ * const payments = pipe(retry({ attempts: 3 }), new CircuitBreaker(), timeout(500)); // a Pipeline
+ * const quote = await payments.run((signal) => api.quote(item, { signal }));
+ * ```
  */
 export class Pipeline implements Policy {
   /** The composed policies, outermost first (a copy: changing it changes nothing). */

@@ -118,6 +118,13 @@ type BackoffFn = (attempt: number, error: unknown) => number;
 /**
  * Retries work that failed, with backoff, optionally under a shared {@link RetryBudget}. Build
  * one with {@link retry}`(options)`; `run` is reusable and holds no per-call state.
+ *
+ * @example
+ * ```ts
+ * import { retry, RetryBudget } from 'sluice/resilience';
+ * const policy = retry({ attempts: 3, budget: new RetryBudget() }); // a RetryPolicy, reuse it
+ * const body = await policy.run((signal) => fetchJson(url, { signal }), { signal: req.signal });
+ * ```
  */
 export class RetryPolicy implements Policy {
   /** Total tries per call, the first included. */

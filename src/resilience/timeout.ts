@@ -112,6 +112,13 @@ function timed<T>(fn: Work<T>, ms: number, parent: AbortSignal | undefined): Pro
 /**
  * The timeout as a {@link Policy}: `run(fn, { signal })` is `withTimeout(fn, ms, { signal })`.
  * Build one with {@link timeout}.
+ *
+ * @example
+ * ```ts
+ * import { timeout } from 'sluice/resilience';
+ * const perCall = timeout(500); // a TimeoutPolicy
+ * const user = await perCall.run((signal) => fetch(url, { signal }), { signal: req.signal });
+ * ```
  */
 export class TimeoutPolicy implements Policy {
   /** The deadline of every call, in ms. */
