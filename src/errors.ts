@@ -150,6 +150,12 @@ export class RestartIntensityError extends SluiceError {
 /**
  * A router had no target to route to: `pick()` on an empty router, or `acquire()` when there is
  * no target and no room to wait (`maxWaiting`). Code `SLUICE_NO_TARGET`.
+ *
+ * @example
+ * ```ts
+ * import { NoTargetError } from 'sluice';
+ * try { router.pick(); } catch (err) { if (err instanceof NoTargetError) return reply(503); throw err; }
+ * ```
  */
 export class NoTargetError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_NO_TARGET';
@@ -158,6 +164,12 @@ export class NoTargetError extends SluiceError {
 /**
  * A router's `load(target)` callback threw; `cause` is what it threw. The router is unchanged:
  * the target keeps its previous load (or, from `add`, is not added). Code `SLUICE_TARGET_LOAD`.
+ *
+ * @example
+ * ```ts
+ * import { TargetLoadError } from 'sluice';
+ * try { router.update(pool); } catch (err) { if (err instanceof TargetLoadError) log(err.cause); }
+ * ```
  */
 export class TargetLoadError extends SluiceError {
   static override readonly code: SluiceErrorCode = 'SLUICE_TARGET_LOAD';
