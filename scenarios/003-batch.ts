@@ -6,6 +6,12 @@
 import { BatchWriter } from '../src/batch/index.js';
 import { ClosedError } from '../src/errors.js';
 import { contents, openDb, uniqueTable } from './harness/db.js';
+import {
+  createValidationTable,
+  insertValidationRow,
+  insertValidationRows,
+  type ValidationRow,
+} from './harness/validation-rows.js';
 import { sized } from './harness/size.js';
 import { round, sleep } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
@@ -21,12 +27,7 @@ const MAX_ITEMS = 50;
 const MAX_WAIT_MS = 20;
 const MAX_PENDING = 1000;
 
-interface ValidationEvent {
-  readonly id: number;
-  readonly rule: string;
-  readonly path: string;
-  readonly passed: boolean;
-}
+type ValidationEvent = ValidationRow;
 
 const event = (id: number): ValidationEvent => ({
   id,
@@ -72,9 +73,7 @@ const validationEventsBurst: Scenario = {
     const untracked = new Set<Promise<void>>();
     try {
       for (const table of [naiveTable, sluiceTable]) {
-        await db.query(
-          `CREATE TABLE ${table} (id int PRIMARY KEY, rule text NOT NULL, path text NOT NULL, passed boolean NOT NULL)`,
-        );
+        await createValidationTable(db, table, true);
       }
 
       // Naive: every event starts its own INSERT and nobody awaits it.
@@ -85,12 +84,7 @@ const validationEventsBurst: Scenario = {
       const naiveBurst = await burst(async (e) => {
         const write = (async () => {
           await sleep(RTT_MS);
-          await db.query(`INSERT INTO ${naiveTable} (id, rule, path, passed) VALUES ($1, $2, $3, $4)`, [
-            e.id,
-            e.rule,
-            e.path,
-            e.passed,
-          ]);
+          await insertValidationRow(db, naiveTable, e);
           naiveWritten++;
         })().catch(() => void naiveFailed++);
         untracked.add(write);
@@ -113,16 +107,7 @@ const validationEventsBurst: Scenario = {
       const writer = new BatchWriter<ValidationEvent>(
         async (items) => {
           await sleep(RTT_MS);
-          await db.query(
-            `INSERT INTO ${sluiceTable} (id, rule, path, passed) ` +
-              `SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[])`,
-            [
-              items.map((e) => e.id),
-              items.map((e) => e.rule),
-              items.map((e) => e.path),
-              items.map((e) => e.passed),
-            ],
-          );
+          await insertValidationRows(db, sluiceTable, items);
         },
         {
           maxItems: MAX_ITEMS,

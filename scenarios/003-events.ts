@@ -8,6 +8,12 @@ import { BatchWriter } from '../src/batch/index.js';
 import { ClosedError } from '../src/errors.js';
 import { EventBus } from '../src/events/index.js';
 import { contents, openDb, uniqueTable } from './harness/db.js';
+import {
+  createValidationTable,
+  insertValidationRow,
+  insertValidationRows,
+  type ValidationRow,
+} from './harness/validation-rows.js';
 import { sized } from './harness/size.js';
 import { round, sleep } from './harness/stats.js';
 import type { Scenario } from './harness/types.js';
@@ -26,12 +32,7 @@ const MAX_ITEMS = 50;
 const MAX_WAIT_MS = 20;
 const MAX_PENDING = 1000;
 
-interface ValidationDone {
-  readonly id: number;
-  readonly rule: string;
-  readonly path: string;
-  readonly passed: boolean;
-}
+type ValidationDone = ValidationRow;
 
 type Events = { 'validation.done': ValidationDone };
 
@@ -81,9 +82,7 @@ const eventBatching: Scenario = {
     const sluiceTable = uniqueTable('validation_done_sluice');
     try {
       for (const table of [naiveTable, sluiceTable]) {
-        await db.query(
-          `CREATE TABLE ${table} (id int NOT NULL, rule text NOT NULL, path text NOT NULL, passed boolean NOT NULL)`,
-        );
+        await createValidationTable(db, table, false);
       }
 
       // Naive: a handler per event, one INSERT each (the bus's default: one call at a time).
@@ -91,12 +90,7 @@ const eventBatching: Scenario = {
       const naiveBus = new EventBus<Events>();
       naiveBus.on('validation.done', async (e) => {
         await sleep(RTT_MS);
-        await db.query(`INSERT INTO ${naiveTable} (id, rule, path, passed) VALUES ($1, $2, $3, $4)`, [
-          e.id,
-          e.rule,
-          e.path,
-          e.passed,
-        ]);
+        await insertValidationRow(db, naiveTable, e);
       });
       const naiveStart = performance.now();
       const naiveRate = await burst(naiveBus, (n) => ctx.progress(n, EVENTS, 'naive'));
@@ -116,16 +110,7 @@ const eventBatching: Scenario = {
       const writer = new BatchWriter<ValidationDone>(
         async (items) => {
           await sleep(RTT_MS);
-          await db.query(
-            `INSERT INTO ${sluiceTable} (id, rule, path, passed) ` +
-              `SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[])`,
-            [
-              items.map((e) => e.id),
-              items.map((e) => e.rule),
-              items.map((e) => e.path),
-              items.map((e) => e.passed),
-            ],
-          );
+          await insertValidationRows(db, sluiceTable, items);
         },
         {
           name: 'validation-store',
