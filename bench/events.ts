@@ -86,12 +86,31 @@ class Floor {
   }
 }
 
+/**
+ * The glue a service writes with eventemitter3 + p-limit: a `p-limit(1)` queue per subscriber
+ * (order per subscriber, as sluice's default). `drained()` resolves once every queue ran what it
+ * was given (each queue runs in order, so a last no-op per queue settles after the rest).
+ */
+function limitedEmitter(makeHandlerFn: () => () => Promise<void>): {
+  emitter: EventEmitter;
+  drained: () => Promise<unknown>;
+} {
+  const emitter = new EventEmitter();
+  const limits: LimitFunction[] = [];
+  for (let s = 0; s < SUBSCRIBERS; s++) {
+    const limit = pLimit(1);
+    const handler = makeHandlerFn();
+    limits.push(limit);
+    emitter.on('tick', () => void limit(handler));
+  }
+  return { emitter, drained: () => Promise.all(limits.map((limit) => limit(() => undefined))) };
+}
+
 function emitGroup(): Group {
   let floor!: Floor;
   let bus!: EventBus<{ tick: number }>;
   let emittery!: Emittery<{ tick: number }>;
-  let ee!: EventEmitter;
-  let limits: LimitFunction[] = [];
+  let ee!: ReturnType<typeof limitedEmitter>;
   return {
     bench: 'events/emit-200k-3subs',
     ops: EMITS,
@@ -137,19 +156,11 @@ function emitGroup(): Group {
         impl: 'eventemitter3 + p-limit',
         setup: () => {
           handled = 0;
-          ee = new EventEmitter();
-          limits = [];
-          for (let s = 0; s < SUBSCRIBERS; s++) {
-            const limit = pLimit(1);
-            const handler = makeHandler();
-            limits.push(limit);
-            ee.on('tick', () => void limit(handler));
-          }
+          ee = limitedEmitter(makeHandler);
         },
         run: async () => {
-          for (let i = 0; i < EMITS; i++) ee.emit('tick', i);
-          // Each queue runs in order: a last no-op per queue resolves after everything before it.
-          await Promise.all(limits.map((limit) => limit(() => undefined)));
+          for (let i = 0; i < EMITS; i++) ee.emitter.emit('tick', i);
+          await ee.drained();
           check('eventemitter3 + p-limit', EMITS * SUBSCRIBERS);
         },
       },
@@ -169,8 +180,7 @@ function makeSlowHandler(): () => Promise<void> {
 function floodGroup(): Group {
   let bus!: EventBus<{ tick: { i: number; body: string } }>;
   let emittery!: Emittery<{ tick: { i: number; body: string } }>;
-  let ee!: EventEmitter;
-  let limits: LimitFunction[] = [];
+  let ee!: ReturnType<typeof limitedEmitter>;
   const payload = (i: number): { i: number; body: string } => ({ i, body: `event ${i}` });
   return {
     bench: 'events/flood-heap',
@@ -212,19 +222,12 @@ function floodGroup(): Group {
         impl: 'eventemitter3 + p-limit',
         setup: () => {
           handled = 0;
-          ee = new EventEmitter();
-          limits = [];
-          for (let s = 0; s < SUBSCRIBERS; s++) {
-            const limit = pLimit(1);
-            limits.push(limit);
-            const slowHandler = makeSlowHandler();
-            ee.on('tick', () => void limit(slowHandler));
-          }
+          ee = limitedEmitter(makeSlowHandler);
         },
         run: async (probe) => {
-          for (let i = 0; i < FLOOD; i++) ee.emit('tick', payload(i));
+          for (let i = 0; i < FLOOD; i++) ee.emitter.emit('tick', payload(i));
           probe.alive();
-          await Promise.all(limits.map((limit) => limit(() => undefined)));
+          await ee.drained();
           check('eventemitter3 + p-limit', FLOOD * SUBSCRIBERS);
         },
       },
