@@ -624,8 +624,6 @@ export class BatchWriter<T> implements AsyncDisposable {
 
 function noop(): void {}
 
-/** An option's value, or its default when omitted (`undefined`; a `null` stays, to be refused). */
-
 /** A `flush` / `close` call waiting; `reject` and `listener` only when it has a signal. */
 class Waiter {
   dead = false;

@@ -226,7 +226,7 @@ export class RateLimiter implements AsyncDisposable {
         return this.#failed(key, err, cost, signal);
       }
     }
-    return this.#remote(key, cost, signal, false);
+    return this.#remote(key, cost, signal);
   }
 
   /**
@@ -254,7 +254,7 @@ export class RateLimiter implements AsyncDisposable {
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const error = this.#check(key, 1);
     if (error !== undefined) return Promise.reject(error);
-    return this.#remote(key, 1, signal, true);
+    return this.#remote(key, -1, signal);
   }
 
   /** Forgets `key`: its next request starts from a whole quota. Store errors reject. */
@@ -299,23 +299,30 @@ export class RateLimiter implements AsyncDisposable {
     return undefined;
   }
 
-  #remote(key: string, cost: number, signal: AbortSignal | undefined, peek: boolean): Promise<RateDecision> {
+  /** Asks the store; `cost` -1 is a peek. */
+  #remote(key: string, cost: number, signal: AbortSignal | undefined): Promise<RateDecision> {
     let pending: Promise<RateDecision>;
     try {
-      pending = peek
-        ? this.store.peek(key, this.policy, this.#clock.now(), signal)
-        : this.store.consume(key, this.policy, cost, this.#clock.now(), signal);
+      pending = this.#ask(this.store, key, cost, signal);
       if (signal !== undefined) pending = raceSignal(() => pending, signal);
     } catch (err) {
-      return this.#failed(key, err, peek ? -1 : cost, signal);
+      return this.#failed(key, err, cost, signal);
     }
     return Promise.resolve(pending).then(
-      (decision) => (peek ? decision : this.#settle(key, decision)),
+      (decision) => (cost < 0 ? decision : this.#settle(key, decision)),
       (err: unknown) => {
         if (signal?.aborted === true && err === signal.reason) throw err;
-        return this.#failed(key, err, peek ? -1 : cost, signal);
+        return this.#failed(key, err, cost, signal);
       },
     );
+  }
+
+  /** One call to `store`: `consume`, or `peek` when `cost` is -1. */
+  #ask(store: RateStore, key: string, cost: number, signal: AbortSignal | undefined): Promise<RateDecision> {
+    const now = this.#clock.now();
+    return cost < 0
+      ? store.peek(key, this.policy, now, signal)
+      : store.consume(key, this.policy, cost, now, signal);
   }
 
   /** Counts a store's decision and applies shadow mode. */
@@ -363,14 +370,7 @@ export class RateLimiter implements AsyncDisposable {
     }
     if (onError !== 'fail-open') {
       try {
-        const now = this.#clock.now();
-        const decision = await raceSignal(
-          () =>
-            cost < 0
-              ? onError.fallback.peek(key, policy, now, signal)
-              : onError.fallback.consume(key, policy, cost, now, signal),
-          signal,
-        );
+        const decision = await raceSignal(() => this.#ask(onError.fallback, key, cost, signal), signal);
         const marked = { ...decision, storeError: error };
         return cost < 0 ? marked : this.#settle(key, marked);
       } catch (fallbackError) {

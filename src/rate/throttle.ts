@@ -218,8 +218,7 @@ export class Throttle implements AsyncDisposable {
       clock: this.#clock,
       name: options.name,
     });
-    const store = this.#limiter.store as Partial<{ consumeSync: unknown }>;
-    this.#sync = typeof store.consumeSync === 'function';
+    this.#sync = this.#limiter.synchronous;
   }
 
   /** The `name` option. */

@@ -1,5 +1,4 @@
-import { Engine, type RateLimitOptions } from './core.js';
-import { defaultIpKey } from './core.js';
+import { defaultIpKey, Engine, type RateLimitOptions } from './core.js';
 
 /** The parts of a Hono context the middleware uses (structural: no import of hono). */
 export interface HonoContextLike {
@@ -43,7 +42,7 @@ export type HonoMiddleware<C extends HonoContextLike = HonoContextLike> = (
 export function honoRateLimit<C extends HonoContextLike = HonoContextLike>(
   options: RateLimitOptions<C>,
 ): HonoMiddleware<C> {
-  const engine = new Engine<C>(options, (c) => defaultIpKey(c));
+  const engine = new Engine<C>(options, defaultIpKey);
   return async (c, next) => {
     const decided = engine.decide(c, c.req.raw);
     const outcome = decided instanceof Promise ? await decided : decided;
