@@ -322,12 +322,7 @@ export class EventBus<Events extends EventMap = Record<string, unknown>> impleme
     this.#onError = o.onError;
     this.#name = o.name === undefined ? 'EventBus' : v.string('name', o.name);
     this.#dedup = this.#dedupWindowMs > 0 ? new DedupTable(this.#dedupWindowMs, dedupMaxKeys) : undefined;
-    this.#core = new Core(
-      maxRunning,
-      clock,
-      (error, record, sink) => this.#report(error, record, sink),
-      channel.error,
-    );
+    this.#core = new Core(maxRunning, clock, (error, record, sink) => this.#report(error, record, sink));
     this.#fan = new FanOut(this.#core);
     this.#maxDeliveries = v.positiveInteger('maxDeliveries', o.maxDeliveries ?? 10, true);
     const claimAfterMs = v.positiveDuration('claimAfterMs', o.claimAfterMs ?? 30_000);

@@ -74,7 +74,7 @@ function canonical(value: unknown, depth: number, out: string[]): void {
  * (a `Date`) by what it returns. Throws a `RangeError` past 64 levels of nesting (which is also
  * how a cycle ends).
  */
-export function stableKey(value: unknown, depth = 0): string {
+function stableKey(value: unknown, depth = 0): string {
   const out: string[] = [];
   canonical(value, depth, out);
   return out.join('');

@@ -1,6 +1,7 @@
 import { ClosedError, TransportResetError } from '../errors.js';
 import { Backoff } from '../internal/backoff.js';
 import type { Clock } from '../internal/clock.js';
+import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { schedule } from '../internal/timer.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { EventTransport, GroupEntry, TransportEntry } from './transport.js';
@@ -302,14 +303,14 @@ export class TransportLink {
       if (held.size >= capacity) {
         await new Promise<void>((resolve) => {
           const done = (): void => {
-            signal.removeEventListener('abort', done);
+            unlinkSignal(signal, onAbort);
             room = undefined;
             this.#wakers.delete(group);
             resolve();
           };
           room = done;
           this.#wakers.set(group, done);
-          signal.addEventListener('abort', done, { once: true });
+          const onAbort = linkSignal(signal, done);
         });
         continue;
       }
@@ -383,12 +384,12 @@ export class TransportLink {
     const ms = this.#backoff.delay(attempt, () => undefined);
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        signal.removeEventListener('abort', done);
+        unlinkSignal(signal, onAbort);
         timer?.cancel();
         resolve();
       };
       const timer = schedule(done, ms);
-      signal.addEventListener('abort', done, { once: true });
+      const onAbort = linkSignal(signal, done);
     });
   }
 }

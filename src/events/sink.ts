@@ -1,4 +1,3 @@
-import type { Channel } from 'node:diagnostics_channel';
 import { ClosedError, QueueFullError } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
 import type { AsyncResource } from 'node:async_hooks';
@@ -63,7 +62,6 @@ export class Core {
     readonly maxRunning: number,
     readonly clock: Clock,
     readonly report: (error: unknown, record: EventRecord, sink: Sink) => void,
-    readonly errorChannel: Channel,
   ) {}
 
   /** True when no handler runs or has an event waiting, and no emit waits. */
