@@ -340,13 +340,18 @@ export class AdaptiveLimit {
       if (next > estimate && (this.#rampWindow || 2 * this.#maxInflight < estimate)) next = estimate;
       this.#rampWindow = false;
     }
+    this.#openWindow(now);
+    this.#setEstimate(next, now, 'window', rtt);
+    if (this.#algorithm === 'gradient' && now >= this.#nextProbe) this.#startProbe(now, true);
+  }
+
+  /** Starts an empty window at `now`. */
+  #openWindow(now: number): void {
     this.#count = 0;
     this.#sum = 0;
     this.#maxInflight = 0;
     this.#windowDrops = 0;
     this.#windowStart = now;
-    this.#setEstimate(next, now, 'window', rtt);
-    if (this.#algorithm === 'gradient' && now >= this.#nextProbe) this.#startProbe(now, true);
   }
 
   /** Drops the limit to `min` until `minSamples` samples at that concurrency give the no-load latency. */
@@ -376,11 +381,7 @@ export class AdaptiveLimit {
     this.#probing = false;
     this.#rampWindow = true;
     this.#nextProbe = now + this.#probeIntervalMs;
-    this.#count = 0;
-    this.#sum = 0;
-    this.#maxInflight = 0;
-    this.#windowDrops = 0;
-    this.#windowStart = now;
+    this.#openWindow(now);
     this.#estimate = this.#deferred;
     this.#apply(this.#clamp(this.#deferred), now, 'probe-end', this.#minRtt);
   }
