@@ -1,6 +1,5 @@
 import { channels } from '../internal/channels.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
-import { reportError } from '../internal/report.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import * as v from '../internal/validate.js';
 
 /** How an {@link AdaptiveLimit} moves its limit. */
@@ -73,7 +72,8 @@ export interface AdaptiveLimitOptions {
   readonly timeoutMs?: number | string | undefined;
   /**
    * Time source for windows and probes when {@link AdaptiveLimit.sample} is called without a
-   * time; a Limiter passes its own readings.
+   * time; a Limiter passes its own readings. A throw (reported on `sluice:limit:error`) or a
+   * reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
   readonly clock?: Clock | undefined;
@@ -188,6 +188,9 @@ export class AdaptiveLimit {
   #nextProbe = NaN;
   /** The first window after a probe saw the ramp back up from `min`: it may not grow the limit. */
   #rampWindow = false;
+
+  /** The last good reading of `clock` (see `#now`). */
+  #lastNow = 0;
 
   #samples = 0;
   #drops = 0;
@@ -305,13 +308,9 @@ export class AdaptiveLimit {
     this.#onChange = onChange;
   }
 
+  /** A clock reading; a throwing or non-finite clock gives the previous one (and is reported). */
   #now(): number {
-    try {
-      return this.#clock.now();
-    } catch (error) {
-      reportError(channel.error, error, this, `${this.#name}: clock.now`);
-      return NaN;
-    }
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
   }
 
   #closeWindow(now: number): void {
@@ -341,13 +340,18 @@ export class AdaptiveLimit {
       if (next > estimate && (this.#rampWindow || 2 * this.#maxInflight < estimate)) next = estimate;
       this.#rampWindow = false;
     }
+    this.#openWindow(now);
+    this.#setEstimate(next, now, 'window', rtt);
+    if (this.#algorithm === 'gradient' && now >= this.#nextProbe) this.#startProbe(now, true);
+  }
+
+  /** Starts an empty window at `now`. */
+  #openWindow(now: number): void {
     this.#count = 0;
     this.#sum = 0;
     this.#maxInflight = 0;
     this.#windowDrops = 0;
     this.#windowStart = now;
-    this.#setEstimate(next, now, 'window', rtt);
-    if (this.#algorithm === 'gradient' && now >= this.#nextProbe) this.#startProbe(now, true);
   }
 
   /** Drops the limit to `min` until `minSamples` samples at that concurrency give the no-load latency. */
@@ -377,11 +381,7 @@ export class AdaptiveLimit {
     this.#probing = false;
     this.#rampWindow = true;
     this.#nextProbe = now + this.#probeIntervalMs;
-    this.#count = 0;
-    this.#sum = 0;
-    this.#maxInflight = 0;
-    this.#windowDrops = 0;
-    this.#windowStart = now;
+    this.#openWindow(now);
     this.#estimate = this.#deferred;
     this.#apply(this.#clamp(this.#deferred), now, 'probe-end', this.#minRtt);
   }

@@ -44,7 +44,7 @@ export interface HedgerOptions {
    */
   readonly minDelayMs?: number | undefined;
   /**
-   * Time source for the latencies, in ms. A throw (reported on `sluice:resilience:error`)
+   * `'p95'`: time source for the latencies, in ms (a fixed delay never reads it). A throw (reported on `sluice:resilience:error`)
    * or a reading that is not a finite number counts as the previous reading.
    * @default monotonic `performance.now()`
    */
@@ -218,8 +218,11 @@ export class Hedger implements Policy {
   }
 
   static {
+    // Only a 'p95' delay keeps latencies: a fixed one never reads the clock.
     now = (hedger) =>
-      (hedger.#lastNow = readClock(hedger.#clock, hedger.#lastNow, channel.error, hedger, 'clock.now'));
+      hedger.#sample === undefined
+        ? 0
+        : (hedger.#lastNow = readClock(hedger.#clock, hedger.#lastNow, channel.error, hedger, 'clock.now'));
     countHedge = (hedger) => {
       hedger.#hedges++;
     };

@@ -12,8 +12,6 @@ import { NEVER_ABORTED, refusal, type Policy, type PolicyRunOptions, type Work }
  * ```
  */
 export class Pipeline implements Policy {
-  /** The composed policies, outermost first (a copy: changing it changes nothing). */
-  readonly policies: readonly Policy[];
   readonly #list: readonly Policy[];
 
   /** @param policies outermost first. */
@@ -23,8 +21,12 @@ export class Pipeline implements Policy {
         throw new TypeError(v.expectation(`policies[${i}]`, 'a Policy (an object with a run method)', p));
       }
     }
-    this.#list = [...policies];
-    this.policies = Object.freeze([...policies]);
+    this.#list = Object.freeze([...policies]);
+  }
+
+  /** The composed policies, outermost first (a frozen copy of those given). */
+  get policies(): readonly Policy[] {
+    return this.#list;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { ClosedError, InvalidInputError, NoTargetError, TargetLoadError } from '../errors.js';
 import { channels } from '../internal/channels.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
 import { IndexedHeap } from '../internal/heap.js';
 import { reportError } from '../internal/report.js';
@@ -615,14 +615,8 @@ export class Router<T> implements AsyncDisposable {
     return i >= 0 ? (i < n ? i : n - 1) : 0;
   }
 
-  /** A clock reading; a throwing clock is reported and the previous reading used. */
+  /** A clock reading; a throwing or non-finite clock gives the previous one (and is reported). */
   #now(): number {
-    try {
-      const now = this.#clock.now();
-      if (typeof now === 'number' && Number.isFinite(now)) this.#lastNow = now;
-    } catch (error) {
-      reportError(channel.error, error, this, `${this.#name}: clock.now`);
-    }
-    return this.#lastNow;
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
   }
 }

@@ -92,6 +92,13 @@ describe('hedge', () => {
     assert.throws(() => new Hedger({ delayMs: -1 }), RangeError);
   });
 
+  it('a fixed delay never reads the clock (only p95 keeps latencies)', async () => {
+    let reads = 0;
+    const hedger = new Hedger({ delayMs: 50, clock: { now: () => ++reads } });
+    assert.equal(await hedger.run(() => 'ok'), 'ok');
+    assert.equal(reads, 0);
+  });
+
   it(
     '5e4 hedged calls on one long-lived signal (half hedged): heap, timers and listeners back to baseline',
     { skip: needsGc },
