@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { EventBus, type EventBusOptions } from '../../src/events/index.js';
 import type { TransportFixture } from './event-transport.suite.js';
+import { until } from '../helpers/async.js';
 
 interface Events {
   job: { n: number; from: string };
@@ -15,14 +16,6 @@ interface Events {
 }
 
 type Open = () => Promise<TransportFixture>;
-
-async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 export function eventBusTransportContract(label: string, openLog: Open): void {
   describe(label, { concurrency: true }, () => {

@@ -8,18 +8,10 @@ import { describe, it } from 'node:test';
 import { ClosedError, TransportResetError } from '../../src/errors.js';
 import { EventBus, MemoryTransport, type EventTransport } from '../../src/events/index.js';
 import type { TransportEntry, TransportReadOptions } from '../../src/events/transport.js';
-import { deferred } from '../helpers/async.js';
+import { deferred, until } from '../helpers/async.js';
 
 interface Events {
   job: number;
-}
-
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
 }
 
 /** A MemoryTransport whose methods a test can override one by one. */

@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { migrate, openDb, type Db } from '../../examples/fastify-service/db.js';
 import { buildService, serve, type ServiceStats } from '../../examples/fastify-service/server.js';
 import { startFakeUpstream, type FakeUpstream } from '../../examples/fastify-service/upstream.js';
+import { until } from '../helpers/async.js';
 
 const MAIN = fileURLToPath(new URL('../../examples/fastify-service/main.ts', import.meta.url));
 const LOAD_MS = 2_000; // SIGTERM after this much load
@@ -35,14 +36,6 @@ interface Running {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
 async function getJson(url: string): Promise<{ status: number; body: any }> {
@@ -186,7 +179,7 @@ describe('examples/fastify-service', () => {
       }
       // In both cases map stopped at the first error and aborted the call that had the slot
       // (for the 503 that happens before its request is even sent).
-      await until('the aborted calls to reach the upstream', () => upstream.stats.inFlight === 0);
+      await until(() => upstream.stats.inFlight === 0, 'the aborted calls to reach the upstream');
       assert.ok(upstream.stats.requests >= 1);
       assert.equal(
         upstream.stats.aborted,
@@ -222,7 +215,7 @@ describe('examples/fastify-service', () => {
               .on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection }));
           }),
       );
-      await until('the request to fan out', () => upstream.stats.requests > 0);
+      await until(() => upstream.stats.requests > 0, 'the request to fan out');
       const started = performance.now();
       await service.close(); // the client keeps its connection open: close() must not wait for it
       const closeMs = performance.now() - started;
@@ -271,9 +264,9 @@ describe('examples/fastify-service', () => {
         const { requests: calls0, aborted: aborted0 } = upstream.stats;
         const req = get(`${url}/circles/2/status`);
         req.on('error', () => undefined);
-        await until('the fan-out to reach the upstream', () => upstream.stats.inFlight === FAN_OUT);
+        await until(() => upstream.stats.inFlight === FAN_OUT, 'the fan-out to reach the upstream');
         req.destroy();
-        await until('the upstream calls to abort', () => upstream.stats.inFlight === 0, 3_000);
+        await until(() => upstream.stats.inFlight === 0, 'the upstream calls to abort', 3_000);
         const abortedUpstream = upstream.stats.aborted - aborted0;
         assert.equal(abortedUpstream, FAN_OUT, 'every in-flight upstream call aborted');
         assert.equal(upstream.stats.requests - calls0, FAN_OUT, 'no further member was called');

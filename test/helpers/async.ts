@@ -27,3 +27,16 @@ export function captureReports(channel: string): {
   subscribe(channel, onMessage);
   return { reports, stop: () => unsubscribe(channel, onMessage) };
 }
+
+/**
+ * Polls `check` every few ms until it holds; throws `timed out waiting for <what>` after `ms`.
+ * `what` may be a function, to report the state at the time of the failure.
+ */
+export async function until(check: () => boolean, what: string | (() => string), ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

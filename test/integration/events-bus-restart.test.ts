@@ -10,22 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { EventBus } from '../../src/events/index.js';
 import { RedisStreamTransport } from '../../src/events/redis/index.js';
-import { captureReports } from '../helpers/async.js';
+import { captureReports, until } from '../helpers/async.js';
 import { RedisServer, redisServerBinary } from '../helpers/redis-server.js';
 
 const servers: RedisServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
-
-async function until(check: () => boolean, what: string | (() => string), ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(10);
-  }
-}
 
 test('EventBus over Redis Streams: kill -9 and restart mid-stream loses nothing and repeats only unacknowledged group events', async (t) => {
   if (!redisServerBinary(t)) return;
@@ -43,9 +34,9 @@ test('EventBus over Redis Streams: kill -9 and restart mid-stream loses nothing 
     consumer.on('n', (n) => void seen.push(n));
     consumer.on('n', (n) => void grouped.push(n), { group: 'g' });
     await producer.emit('n', 0);
-    await until(() => seen.length === 1, 'the first event');
+    await until(() => seen.length === 1, 'the first event', 8000);
     for (let n = 1; n < 30; n++) await producer.emit('n', n);
-    await until(() => seen.length === 30, '30 events');
+    await until(() => seen.length === 30, '30 events', 8000);
 
     await server.kill('SIGKILL');
     await assert.rejects(producer.emit('n', -1), 'an emit during the outage rejects');
@@ -65,6 +56,7 @@ test('EventBus over Redis Streams: kill -9 and restart mid-stream loses nothing 
     await until(
       () => seen.length === 60 && new Set(grouped).size === 60,
       () => `all 60 events after the restart (seen ${seen.length}, grouped ${grouped.length})`,
+      8000,
     );
     assert.deepEqual(
       seen,
