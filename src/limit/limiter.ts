@@ -1,10 +1,9 @@
 import { AsyncResource } from 'node:async_hooks';
 import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../errors.js';
 import { channels } from '../internal/channels.js';
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { monotonicClock, readClock, type Clock } from '../internal/clock.js';
 import { Deque } from '../internal/deque.js';
 import { IndexedHeap, type HeapNode } from '../internal/heap.js';
-import { reportError } from '../internal/report.js';
 import { linkSignal, unlinkSignal } from '../internal/signal.js';
 import { Timer } from '../internal/timer.js';
 import * as v from '../internal/validate.js';
@@ -609,12 +608,8 @@ export class Limiter implements AsyncDisposable {
    * and the previous reading is used.
    */
   #now(): number {
-    try {
-      return (this.#lastNow = this.#clock.now());
-    } catch (error) {
-      reportError(channel.error, error, this, `${this.#name}: clock.now`);
-      return this.#lastNow;
-    }
+    // A throw or a NaN / Infinity reading counts as the last good one (as everywhere else).
+    return (this.#lastNow = readClock(this.#clock, this.#lastNow, channel.error, this, 'clock.now'));
   }
 
   /**
